@@ -1,0 +1,1 @@
+"""Ingest: accepts events over HTTP and from ``events.inbound`` and publishes the envelope."""

@@ -1,0 +1,77 @@
+"""Ingest's composition root: builds the adapters, wires the handlers, runs the lifecycle."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from services.ingest.adapters import http
+from services.ingest.adapters.kafka import KafkaEventSink, inbound_record_handler
+from services.ingest.settings import IngestSettings
+from shared import tenancy
+from shared.contracts import Topics
+from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.lifecycle import Service
+from shared.postgres import Pool, create_pool, postgres_reachable
+
+
+class IngestService(Service):
+    name = "ingest"
+
+    def __init__(self, settings: IngestSettings) -> None:
+        super().__init__(
+            host=settings.host, port=settings.port, client_max_size=settings.max_body_bytes
+        )
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self._pool: Pool | None = None
+        self.sink = KafkaEventSink(self.topics)
+
+    def add_routes(self, app: web.Application) -> None:
+        http.add_routes(
+            app,
+            sink=self.sink,
+            authenticate=self._authenticate,
+            max_events=self.settings.max_batch_events,
+        )
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        kafka = self.settings.kafka
+        await ensure_topics(
+            kafka,
+            [
+                self.topics.events_inbound,
+                self.topics.events_normalized,
+                self.topics.events_deadletter,
+            ],
+        )
+        pool = await create_pool(self.settings.postgres, application_name=self.name)
+        stack.push_async_callback(pool.close)
+        await tenancy.migrate(pool)
+        producer = make_producer(kafka, client_id=self.name)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        self._pool = pool
+        self.sink.producer = producer
+        self.readiness_checks = [
+            lambda: postgres_reachable(pool),
+            lambda: kafka_reachable(producer),
+        ]
+
+    async def begin(self, stack: AsyncExitStack) -> None:
+        consumer = make_consumer(
+            self.settings.kafka,
+            self.topics.events_inbound,
+            group_id=self.settings.consumer_group,
+            client_id=self.name,
+        )
+        loop = ConsumerLoop(consumer, inbound_record_handler(self.sink), name="events.inbound")
+        await loop.start()
+        stack.push_async_callback(loop.stop)
+        self.spawn(loop.run(), name="events.inbound consumer")
+
+    async def _authenticate(self, token: str) -> tenancy.Principal | None:
+        if self._pool is None:
+            return None
+        return await tenancy.authenticate(self._pool, token)

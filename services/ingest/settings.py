@@ -1,0 +1,17 @@
+"""Ingest's own settings (prefix ``INGEST_``) on top of the shared ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INGEST_", frozen=True, extra="ignore")
+
+    port: int = Field(default=8081, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=500, ge=1)
+    consumer_group: str = "ingest"

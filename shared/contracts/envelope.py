@@ -1,0 +1,68 @@
+"""The normalized event envelope: CloudEvents 1.0, structured JSON mode (SPEC §2.1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+TriggerType = Literal[
+    "private_offer.created",
+    "private_offer.sent",
+    "private_offer.viewed",
+    "private_offer.accepted",
+    "private_offer.expired",
+    "private_offer.cancelled",
+    "contract.created",
+    "contract.expiring",
+    "contract.expired",
+    "contract.renewed",
+    "contract.cancelled",
+    "customer.created",
+    "customer.updated",
+    "customer.churned",
+    "metering.submitted",
+    "metering.confirmed",
+    "metering.failed",
+    "revenue.milestone",
+    "revenue.daily_summary",
+    "schedule.cron",
+    "webhook.received",
+    "workflow.triggered",
+]
+"""Every event type a workflow can be triggered by (seed 000, plus the system's own)."""
+
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CloudEvent(BaseModel):
+    """One domain event on ``events.normalized``, keyed by ``tenantid``.
+
+    ``id`` is unique per source event: the same source event delivered twice has the same id,
+    which is what makes execution ids deterministic.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=256)
+    type: TriggerType
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    tenantid: str = Field(pattern=TENANT_ID_PATTERN)
+    subject: str | None = Field(default=None, max_length=256)
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventDeadLetter(BaseModel):
+    """An input ingest could not accept, on ``events.deadletter``, with the reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    received: str = Field(description="the rejected input as received (decoded as UTF-8)")
+    source: str | None = None
+    tenant: str | None = None
+    error: dict[str, Any] = Field(description="{code, message, path}")
+    rejected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,182 @@
+"""Kafka clients built from settings, the tenant partitioner, topic creation, JSON codecs.
+
+Everything here is plain aiokafka configured once: at-least-once delivery (``acks=all``,
+manual commits), idempotence off by default (see BROKER.md), and timings from ``KafkaSettings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+from pydantic import BaseModel
+
+from shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def tenant_partition(tenant_id: str, partitions: int) -> int:
+    """The partition of ``tenant_id``'s records in a tenant-keyed topic of ``partitions``."""
+    return int(murmur2(tenant_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def tenant_partitioner(
+    key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+) -> int:
+    """Place a record by the tenant part of its key (before the first ``/``).
+
+    For a plain tenant key this is exactly Kafka's default (murmur2) partitioner; for the
+    changelog's ``tenant/workflow`` keys it puts every workflow beside its tenant's events, which
+    is the co-partitioning contract of SPEC §2. Keys with no ``/`` are hashed whole, so the same
+    partitioner serves every topic.
+    """
+    if key is None:
+        return available[0] if available else all_partitions[0]
+    tenant = key.split(b"/", 1)[0]
+    return all_partitions[int(murmur2(tenant) & 0x7FFFFFFF) % len(all_partitions)]
+
+
+def encode(model: BaseModel) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()
+
+
+def decode(model: type[M], raw: bytes | None) -> M:
+    """Parse a record value; raises ``pydantic.ValidationError`` (or ``ValueError`` for None)."""
+    if raw is None:
+        raise ValueError("record has no value")
+    return model.model_validate_json(raw)
+
+
+def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
+    """A producer that waits for every in-sync replica (``acks=all``)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        partitioner=tenant_partitioner,
+        request_timeout_ms=settings.request_timeout_ms,
+        linger_ms=1,
+    )
+
+
+def make_consumer(
+    settings: KafkaSettings,
+    *topics: str,
+    group_id: str | None,
+    client_id: str,
+    max_poll_records: int = 500,
+) -> AIOKafkaConsumer:
+    """A consumer with manual commits; it starts from the earliest record of a new group."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        request_timeout_ms=settings.request_timeout_ms,
+        max_poll_records=max_poll_records,
+    )
+
+
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
+    """Create the topics this service needs, with the configured partition count.
+
+    Topics that exist already are left as they are. Several services may race to create the
+    same topic; that is fine.
+    """
+    wanted = sorted(set(names))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return
+        new = [
+            NewTopic(name, settings.topic_partitions, settings.replication_factor)
+            for name in missing
+        ]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(new)
+        log.info("topics created", extra={"topics": missing})
+    finally:
+        await admin.close()
+
+
+async def kafka_reachable(producer: AIOKafkaProducer) -> bool:
+    """Readiness probe: can the producer refresh cluster metadata right now?"""
+    return bool(await producer.client.force_metadata_update())
+
+
+RecordHandler = Callable[[TopicPartition, list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+
+
+class ConsumerLoop:
+    """Fetch, hand each partition's records to ``handle`` (partitions concurrently), commit.
+
+    Offsets are committed only after ``handle`` returned for every partition in the batch, so a
+    crash redelivers what was not finished (at-least-once). ``handle`` owns poison messages: it
+    dead-letters what it cannot process; if it raises, the loop stops and the service fails.
+    ``stop()`` lets the batch in flight finish, commits it, and leaves the group.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, handle: RecordHandler, *, name: str) -> None:
+        self._consumer = consumer
+        self._handle = handle
+        self.name = name
+        self._stopping = asyncio.Event()
+        self._done = asyncio.Event()
+        self._started = False
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._started = True
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                batch = await self._consumer.getmany(timeout_ms=200)
+                if not batch:
+                    continue
+                await asyncio.gather(*(self._handle(tp, records) for tp, records in batch.items()))
+                offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                await self._commit(offsets)
+        finally:
+            self._done.set()
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # A rebalance took the partitions away; their new owner redelivers (at-least-once).
+            log.warning(
+                "commit skipped after rebalance", extra={"loop": self.name, "error": repr(error)}
+            )
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, commit it, leave the group. Idempotent."""
+        self._stopping.set()
+        if not self._started:
+            return
+        self._started = False
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._done.wait(), timeout=30)
+        await self._consumer.stop()

@@ -1,0 +1,18 @@
+"""Logs, metrics and the health/readiness/metrics HTTP endpoints every service exposes."""
+
+from shared.observability.http import HttpServer, json_error
+from shared.observability.logging import configure_logging
+from shared.observability.metrics import (
+    HANDLED_TOTAL,
+    HANDLER_SECONDS,
+    instrumented,
+)
+
+__all__ = [
+    "HANDLED_TOTAL",
+    "HANDLER_SECONDS",
+    "HttpServer",
+    "configure_logging",
+    "instrumented",
+    "json_error",
+]

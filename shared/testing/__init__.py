@@ -1,0 +1,23 @@
+"""Fakes and embedded infrastructure: the broker and database processes for tests and ``make run``.
+
+Product code like any other (typed, linted); the integration and e2e suites use the real
+processes started here, the unit suite uses the fakes.
+"""
+
+from shared.testing.infra import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    InfrastructureError,
+    free_port,
+    port_is_open,
+    wait_for_port,
+)
+
+__all__ = [
+    "EmbeddedBroker",
+    "EmbeddedPostgres",
+    "InfrastructureError",
+    "free_port",
+    "port_is_open",
+    "wait_for_port",
+]
