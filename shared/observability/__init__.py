@@ -1,6 +1,6 @@
 """Logs, metrics and the health/readiness/metrics HTTP endpoints every service exposes."""
 
-from shared.observability.http import HttpServer, json_error
+from shared.observability.http import ApiError, HttpServer, json_error, read_json
 from shared.observability.logging import configure_logging
 from shared.observability.metrics import (
     HANDLED_TOTAL,
@@ -11,8 +11,10 @@ from shared.observability.metrics import (
 __all__ = [
     "HANDLED_TOTAL",
     "HANDLER_SECONDS",
+    "ApiError",
     "HttpServer",
     "configure_logging",
     "instrumented",
     "json_error",
+    "read_json",
 ]

@@ -5,6 +5,7 @@ Errors from every route have one shape: ``{"error": {"code", "message", "details
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,6 +36,28 @@ def json_error(
     """The one error body every endpoint returns."""
     body = {"error": {"code": code, "message": message, "details": list(details)}}
     return web.json_response(body, status=status)
+
+
+class ApiError(Exception):
+    """Raise from a route to answer with the standard error body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+async def read_json(request: web.Request) -> object:
+    """The request body as JSON, or ``ApiError`` 400 ``invalid_json`` saying where it broke."""
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
 
 
 class HttpServer:
@@ -120,6 +143,8 @@ class HttpServer:
             return json_error(503, "not_ready", "the service is starting or stopping")
         try:
             return await handler(request)
+        except ApiError as error:
+            return json_error(error.status, error.code, error.message, error.details)
         except web.HTTPRequestEntityTooLarge as error:
             return json_error(413, "payload_too_large", error.text or "request body too large")
         except web.HTTPException as error:

@@ -23,6 +23,12 @@ class Principal:
 
     tenant_id: str
     role: Role
+    key_id: int
+
+    @property
+    def actor(self) -> str:
+        """How audit records and ``createdBy`` name this caller."""
+        return f"api-key:{self.key_id}"
 
     @property
     def can_write(self) -> bool:
@@ -46,7 +52,7 @@ async def authenticate(pool: Pool, raw_key: str) -> Principal | None:
     row = await pool.fetchrow(_QUERIES.authenticate, hash_api_key(raw_key))
     if row is None:
         return None
-    return Principal(tenant_id=row["tenant_id"], role=row["role"])
+    return Principal(tenant_id=row["tenant_id"], role=row["role"], key_id=row["id"])
 
 
 async def create_tenant(pool: Pool, tenant_id: str, name: str | None = None) -> None:

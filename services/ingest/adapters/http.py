@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from services.ingest.domain import Rejected
 from services.ingest.handlers import EventSink, accept_http_events
-from shared.observability import json_error
+from shared.observability import json_error, read_json
 from shared.tenancy import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal | None]]
@@ -33,11 +32,7 @@ def add_routes(
             )
         if not principal.can_write:
             return json_error(403, "forbidden", "this API key is read-only")
-        raw = await request.read()
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return json_error(400, "invalid_json", f"the body is not valid JSON: {error}")
+        body = await read_json(request)
         try:
             events = await accept_http_events(
                 sink, body, tenant_id=principal.tenant_id, max_events=max_events

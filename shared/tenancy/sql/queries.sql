@@ -1,5 +1,5 @@
 -- name: authenticate
-SELECT tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL;
+SELECT id, tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL;
 
 -- name: upsert_tenant
 INSERT INTO tenants (id, name) VALUES ($1, $2)

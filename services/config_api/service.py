@@ -1,0 +1,81 @@
+"""The config API's composition root: pool, producer, outbox relay, routes."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from services.config_api.adapters import http
+from services.config_api.adapters.outbox import OutboxRelay
+from services.config_api.adapters.postgres import PostgresWorkflowRepository
+from services.config_api.settings import ConfigApiSettings
+from shared import tenancy
+from shared.contracts import Topics
+from shared.kafka import ensure_topics, kafka_reachable, make_producer
+from shared.lifecycle import Service
+from shared.postgres import Pool, apply_migrations, create_pool, postgres_reachable
+
+
+class ConfigApiService(Service):
+    name = "config-api"
+
+    def __init__(self, settings: ConfigApiSettings) -> None:
+        super().__init__(
+            host=settings.host, port=settings.port, client_max_size=settings.max_body_bytes
+        )
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self._changes_written = asyncio.Event()
+        self._pool: Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self.repository = PostgresWorkflowRepository(changes_written=self._changes_written)
+
+    def add_routes(self, app: web.Application) -> None:
+        http.add_routes(
+            app,
+            repository=self.repository,
+            authenticate=self._authenticate,
+            page_size_max=self.settings.page_size_max,
+        )
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        await ensure_topics(self.settings.kafka, [self.topics.workflows_changelog])
+        pool = await create_pool(self.settings.postgres, application_name=self.name)
+        stack.push_async_callback(pool.close)
+        await migrate(pool)
+        producer = make_producer(self.settings.kafka, client_id=self.name)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        relay = OutboxRelay(
+            pool,
+            producer,
+            topic_prefix=self.topics.prefix,
+            wake=self._changes_written,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            batch_size=self.settings.outbox_batch_size,
+        )
+        stack.push_async_callback(relay.stop)
+        self._relay = relay
+        self._pool = pool
+        self.repository.pool = pool
+        self.readiness_checks = [
+            lambda: postgres_reachable(pool),
+            lambda: kafka_reachable(producer),
+        ]
+
+    async def begin(self, stack: AsyncExitStack) -> None:
+        if self._relay is not None:
+            self.spawn(self._relay.run(), name="outbox relay")
+
+    async def _authenticate(self, token: str) -> tenancy.Principal | None:
+        if self._pool is None:
+            return None
+        return await tenancy.authenticate(self._pool, token)
+
+
+async def migrate(pool: Pool) -> None:
+    """Apply the tables this service owns (and the tenancy tables it manages)."""
+    await tenancy.migrate(pool)
+    await apply_migrations(pool, owner="config_api", package="services.config_api")

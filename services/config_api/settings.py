@@ -1,0 +1,18 @@
+"""The config API's own settings (prefix ``API_``) on top of the shared ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class ConfigApiSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", frozen=True, extra="ignore")
+
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    outbox_batch_size: int = Field(default=500, ge=1)
+    page_size_max: int = Field(default=200, ge=1)
