@@ -13,7 +13,7 @@ from services.config_api.adapters.postgres import PostgresWorkflowRepository
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
 from shared.contracts import Topics
-from shared.kafka import ensure_topics, kafka_reachable, make_producer
+from shared.kafka import ensure_topics, kafka_reachable, make_producer, topic_is_empty
 from shared.lifecycle import Service
 from shared.postgres import Pool, apply_migrations, create_pool, postgres_reachable
 
@@ -45,6 +45,10 @@ class ConfigApiService(Service):
         pool = await create_pool(self.settings.postgres, application_name=self.name)
         stack.push_async_callback(pool.close)
         await migrate(pool)
+        self.repository.pool = pool
+        if await topic_is_empty(self.settings.kafka, self.topics.workflows_changelog):
+            # A new or emptied broker: the changelog must again hold every workflow.
+            await self.repository.republish_all()
         producer = make_producer(self.settings.kafka, client_id=self.name)
         await producer.start()
         stack.push_async_callback(producer.stop)
@@ -59,7 +63,6 @@ class ConfigApiService(Service):
         stack.push_async_callback(relay.stop)
         self._relay = relay
         self._pool = pool
-        self.repository.pool = pool
         self.readiness_checks = [
             lambda: postgres_reachable(pool),
             lambda: kafka_reachable(producer),

@@ -121,6 +121,24 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
         await admin.close()
 
 
+async def topic_is_empty(settings: KafkaSettings, topic: str) -> bool:
+    """Whether no record was ever written to ``topic`` (every partition's end offset is 0)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return all(offset == 0 for offset in ends.values())
+    finally:
+        await consumer.stop()
+
+
 async def kafka_reachable(producer: AIOKafkaProducer) -> bool:
     """Readiness probe: can the producer refresh cluster metadata right now?"""
     return bool(await producer.client.force_metadata_update())

@@ -69,6 +69,12 @@ class PostgresWorkflowRepository:
         self._changes_written.set()
         return record
 
+    async def republish_all(self) -> int:
+        """Queue every workflow's current version for the changelog; returns how many."""
+        status = await self._pool.execute(QUERIES.republish_all_workflows, CHANGELOG_TOPIC)
+        self._changes_written.set()
+        return int(status.split()[-1])
+
     async def get(self, tenant_id: str, workflow_id: str) -> WorkflowRecord | None:
         row = await self._pool.fetchrow(QUERIES.get_workflow, tenant_id, workflow_id)
         return _record(row) if row is not None else None

@@ -31,3 +31,12 @@ SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1;
 
 -- name: delete_outbox
 DELETE FROM outbox WHERE id = ANY($1::bigint[]);
+
+-- name: republish_all_workflows
+-- Queue every workflow's current version for the changelog (a new or emptied topic).
+INSERT INTO outbox (topic, key, value)
+SELECT $1, w.tenant_id || '/' || w.id,
+       jsonb_build_object('tenant_id', w.tenant_id, 'workflow_id', w.id, 'version', w.version,
+                          'workflow', w.definition, 'changed_at', w.updated_at)
+FROM workflows w
+ORDER BY w.tenant_id, w.id;

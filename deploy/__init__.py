@@ -1,0 +1,1 @@
+"""Deployment: the local development stack (``make run``), compose and Kubernetes manifests."""

