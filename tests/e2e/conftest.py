@@ -1,0 +1,179 @@
+"""The services as real processes (``python -m services.<name>``) on the session's broker and DB."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from shared import tenancy
+from shared.postgres import Pool
+from shared.testing import free_port
+from tests.conftest import FAST_KAFKA
+
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"e2e-signing-secret-32-bytes-long").decode()
+
+SERVICES = {
+    "config_api": "API_PORT",
+    "ingest": "INGEST_PORT",
+    "matcher": "MATCHER_PORT",
+    "executor": "EXECUTOR_PORT",
+    "scheduler": "SCHEDULER_PORT",
+}
+
+
+@dataclass
+class Stack:
+    """The five services of one test module, sharing a topic prefix of their own."""
+
+    env: dict[str, str]
+    logs: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def start(self, service: str) -> None:
+        port = self.ports.setdefault(service, free_port())
+        log = (self.logs / f"{service}.log").open("ab")
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"],
+            env={**self.env, SERVICES[service]: str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
+        process = self.processes.pop(service)
+        process.send_signal(sig)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    async def wait_ready(self, *services: str, within: float = 60) -> None:
+        pending = set(services or self.processes)
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while pending:
+                for service in list(pending):
+                    process = self.processes[service]
+                    if process.poll() is not None:
+                        raise AssertionError(
+                            f"{service} exited with {process.returncode}:\n{self.tail(service)}"
+                        )
+                    try:
+                        async with http.get(self.url(service, "/readyz")) as response:
+                            if response.status == 200:
+                                pending.discard(service)
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass
+                if pending and time.monotonic() > deadline:
+                    tails = "\n".join(f"--- {s}\n{self.tail(s)}" for s in pending)
+                    raise AssertionError(f"not ready after {within}s: {sorted(pending)}\n{tails}")
+                await asyncio.sleep(0.2)
+
+    def tail(self, service: str, lines: int = 40) -> str:
+        path = self.logs / f"{service}.log"
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
+
+    def stop_all(self) -> None:
+        for service in list(self.processes):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.stop(service)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KAFKA_", "API_", "INGEST_", "MATCHER_", "EXECUTOR_", "SCHEDULER_"))
+    }
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "DATABASE_URL": database_url,
+            "TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:8]}.",
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
+            "LOG_FORMAT": "json",
+            "API_OUTBOX_POLL_SECONDS": "0.1",
+            **{f"KAFKA_{key.upper()}": str(value) for key, value in FAST_KAFKA.items()},
+        }
+    )
+    stack = Stack(env=env, logs=tmp_path_factory.mktemp("e2e-logs"))
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@dataclass
+class WebhookSink:
+    """A local HTTP server standing in for a customer's webhook endpoint."""
+
+    url: str
+    raw: list[bytes] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int, within: float = 30) -> None:
+        async with asyncio.timeout(within):
+            while len({h["webhook-id"] for h in self.headers}) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def webhook_sink() -> AsyncIterator[WebhookSink]:
+    port = free_port()
+    sink = WebhookSink(url=f"http://127.0.0.1:{port}/hook")
+
+    async def receive(request: web.Request) -> web.Response:
+        sink.raw.append(await request.read())
+        sink.received.append(json.loads(sink.raw[-1]))
+        sink.headers.append(dict(request.headers))
+        sink.arrived.set()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield sink
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def api_key(pool: Pool, tenant_id: str) -> str:
+    await tenancy.create_tenant(pool, tenant_id)
+    return await tenancy.create_api_key(pool, tenant_id)
