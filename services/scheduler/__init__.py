@@ -1,0 +1,1 @@
+"""Scheduler: fires ``schedule.cron`` workflows on their cron expression, once per slot."""

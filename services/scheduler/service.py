@@ -1,0 +1,81 @@
+"""The scheduler's composition root: builds the adapters, wires the handlers, runs the lifecycle."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from services.scheduler.adapters.kafka import KafkaEventPublisher, changelog_record_handler
+from services.scheduler.adapters.postgres import PostgresScheduleStore, migrate
+from services.scheduler.adapters.ticks import TickLoop, cron_job
+from services.scheduler.domain import Clock, system_clock
+from services.scheduler.settings import SchedulerSettings
+from shared.contracts import Topics
+from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.lifecycle import Service
+from shared.postgres import create_pool, postgres_reachable
+
+
+class ScheduleService(Service):
+    """Learns cron schedules from ``workflows.changelog`` and fires their slots on time.
+
+    Any number of replicas may run against one database: each due slot is fired by exactly one
+    of them. ``clock`` decides when a slot is due; tests pass a clock they move by hand.
+    """
+
+    name = "scheduler"
+
+    def __init__(self, settings: SchedulerSettings, *, clock: Clock = system_clock) -> None:
+        super().__init__(host=settings.host, port=settings.port)
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self.clock = clock
+        self.publisher = KafkaEventPublisher(self.topics)
+        self._store: PostgresScheduleStore | None = None
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        kafka = self.settings.kafka
+        await ensure_topics(kafka, [self.topics.workflows_changelog, self.topics.events_normalized])
+        pool = await create_pool(self.settings.postgres, application_name=self.name)
+        stack.push_async_callback(pool.close)
+        await migrate(pool)
+        producer = make_producer(kafka, client_id=self.name)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        self._store = PostgresScheduleStore(pool)
+        self.publisher.producer = producer
+        self.readiness_checks = [
+            lambda: postgres_reachable(pool),
+            lambda: kafka_reachable(producer),
+        ]
+
+    async def begin(self, stack: AsyncExitStack) -> None:
+        if self._store is None:
+            raise RuntimeError("begin() before connect()")
+        consumer = make_consumer(
+            self.settings.kafka,
+            self.topics.workflows_changelog,
+            group_id=self.settings.consumer_group,
+            client_id=self.name,
+        )
+        changelog = ConsumerLoop(
+            consumer,
+            changelog_record_handler(self._store, self.clock),
+            name="workflows.changelog",
+        )
+        await changelog.start()
+        stack.push_async_callback(changelog.stop)
+        self.spawn(changelog.run(), name="workflows.changelog consumer")
+
+        ticks = TickLoop(
+            [
+                cron_job(
+                    self._store,
+                    self.publisher,
+                    self.clock,
+                    batch_size=self.settings.fire_batch_size,
+                )
+            ],
+            interval=self.settings.tick_seconds,
+        )
+        stack.push_async_callback(ticks.stop, self.settings.shutdown_grace_seconds)
+        self.spawn(ticks.run(), name="tick loop")
