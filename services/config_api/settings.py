@@ -12,7 +12,13 @@ class ConfigApiSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="API_", frozen=True, extra="ignore")
 
     port: int = Field(default=8080, ge=0, le=65535)
-    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    outbox_poll_seconds: float = Field(default=0.5, gt=0)
-    outbox_batch_size: int = Field(default=500, ge=1)
-    page_size_max: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="largest request body; larger gets 413"
+    )
+    outbox_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="how often the outbox relay looks for other replicas' changes",
+    )
+    outbox_batch_size: int = Field(default=500, ge=1, description="records relayed per batch")
+    page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")

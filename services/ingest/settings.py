@@ -12,6 +12,12 @@ class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", frozen=True, extra="ignore")
 
     port: int = Field(default=8081, ge=0, le=65535)
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_batch_events: int = Field(default=500, ge=1)
-    consumer_group: str = "ingest"
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="largest request body; larger gets 413"
+    )
+    max_batch_events: int = Field(
+        default=500, ge=1, description="most events in one POST /v1/events"
+    )
+    consumer_group: str = Field(
+        default="ingest", description="consumer group reading events.inbound"
+    )
