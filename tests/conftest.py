@@ -104,9 +104,7 @@ def topic_prefix() -> str:
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str, topic_prefix: str) -> KafkaSettings:
-    return KafkaSettings(
-        bootstrap_servers=kafka_bootstrap, TOPIC_PREFIX=topic_prefix, **FAST_KAFKA
-    )
+    return KafkaSettings(bootstrap_servers=kafka_bootstrap, TOPIC_PREFIX=topic_prefix, **FAST_KAFKA)
 
 
 @pytest.fixture

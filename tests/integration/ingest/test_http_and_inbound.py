@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import SecretStr
 
+from services.ingest.service import IngestService
+from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
 from shared.postgres import Pool
 from shared.settings import KafkaSettings, PostgresSettings
-from services.ingest.service import IngestService
-from services.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +26,7 @@ async def ingest(
     kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
 ) -> AsyncIterator[IngestService]:
     service = IngestService(
-        IngestSettings(
-            host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings
-        )
+        IngestSettings(host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings)
     )
     await service.start()
     try:
@@ -46,7 +43,9 @@ async def api_key(ingest: IngestService, pool: Pool, tenant_id: str) -> str:
 
 async def read_records(settings: KafkaSettings, topic: str, count: int) -> list[bytes]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
     )
     await consumer.start()
@@ -81,7 +80,9 @@ async def test_a_native_batch_is_published_as_envelopes_keyed_by_tenant(
     assert body["accepted"] == 2
     assert body["events"][0]["id"] == "o-1"
 
-    records = await read_records(kafka_settings, Topics(kafka_settings.topic_prefix).events_normalized, 2)
+    records = await read_records(
+        kafka_settings, Topics(kafka_settings.topic_prefix).events_normalized, 2
+    )
     events = sorted((CloudEvent.model_validate_json(r) for r in records), key=lambda e: e.type)
     assert [e.type for e in events] == ["customer.created", "private_offer.accepted"]
     assert all(e.tenantid == tenant_id and e.specversion == "1.0" for e in events)
@@ -136,7 +137,8 @@ async def test_inbound_records_are_normalized_or_dead_lettered_with_the_reason(
     try:
         good = {"type": "contract.expiring", "id": "c-9", "data": {"daysUntilExpiry": 90}}
         await producer.send_and_wait(
-            topics.events_inbound, json.dumps(good).encode(),
+            topics.events_inbound,
+            json.dumps(good).encode(),
             headers=[("source", b"native"), ("tenant", tenant_id.encode())],
         )
         await producer.send_and_wait(
