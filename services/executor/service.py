@@ -1,0 +1,95 @@
+"""The executor's composition root: builds the adapters, wires the handlers, runs the lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+from services.executor.adapters.actions import action_registry
+from services.executor.adapters.kafka import KafkaDeadLetters, execution_record_handler
+from services.executor.adapters.postgres import PostgresExecutionStore, migrate
+from services.executor.adapters.webhook import WebhookSender
+from services.executor.settings import ExecutorSettings
+from shared.contracts import Topics
+from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.lifecycle import Service
+from shared.postgres import create_pool, postgres_reachable
+
+log = logging.getLogger(__name__)
+
+
+class ExecutorService(Service):
+    """Consumes ``executions.requested`` and performs each execution's actions.
+
+    On stop, intake stops and the batch in flight gets ``shutdown_grace_seconds`` to finish and
+    be committed; past that it is abandoned uncommitted, to be redelivered and resumed from its
+    last recorded step. Only then are the HTTP session, producer and pool closed.
+    """
+
+    name = "executor"
+
+    def __init__(self, settings: ExecutorSettings) -> None:
+        super().__init__(host=settings.host, port=settings.port)
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self.dead_letters = KafkaDeadLetters(self.topics)
+        self._store: PostgresExecutionStore | None = None
+        self._webhooks: WebhookSender | None = None
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        kafka = self.settings.kafka
+        await ensure_topics(
+            kafka, [self.topics.executions_requested, self.topics.executions_deadletter]
+        )
+        pool = await create_pool(self.settings.postgres, application_name=self.name)
+        stack.push_async_callback(pool.close)
+        await migrate(pool)
+        producer = make_producer(kafka, client_id=self.name)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        webhooks = WebhookSender(self.settings.webhook, self.settings.retry_policy)
+        await webhooks.start()
+        stack.push_async_callback(webhooks.close)
+        self.dead_letters.producer = producer
+        self._store = PostgresExecutionStore(pool)
+        self._webhooks = webhooks
+        self.readiness_checks = [
+            lambda: postgres_reachable(pool),
+            lambda: kafka_reachable(producer),
+        ]
+
+    async def begin(self, stack: AsyncExitStack) -> None:
+        if self._store is None or self._webhooks is None:
+            raise RuntimeError("begin() before connect()")
+        if self.settings.webhook.uses_dev_secret:
+            log.warning(
+                "webhooks are signed with the public development secret; set WEBHOOK_SIGNING_SECRET"
+            )
+        consumer = make_consumer(
+            self.settings.kafka,
+            self.topics.executions_requested,
+            group_id=self.settings.consumer_group,
+            client_id=self.name,
+            max_poll_records=self.settings.max_poll_records,
+        )
+        handle = execution_record_handler(
+            store=self._store,
+            actions=action_registry(webhook=self._webhooks),
+            dead_letters=self.dead_letters,
+        )
+        loop = ConsumerLoop(consumer, handle, name="executions.requested")
+        await loop.start()
+        consuming = self.spawn(loop.run(), name="executions.requested consumer")
+        stack.push_async_callback(self._stop_consuming, loop, consuming)
+
+    async def _stop_consuming(self, loop: ConsumerLoop, consuming: asyncio.Task[None]) -> None:
+        stopping = asyncio.create_task(loop.stop())
+        _, pending = await asyncio.wait({consuming}, timeout=self.settings.shutdown_grace_seconds)
+        if pending:
+            log.warning(
+                "batch in flight abandoned after the grace period; it will be redelivered",
+                extra={"grace_seconds": self.settings.shutdown_grace_seconds},
+            )
+            consuming.cancel()
+        await stopping

@@ -1,0 +1,261 @@
+"""Fixtures for the executor against the real broker and PostgreSQL: the service, a local webhook
+receiver, and helpers to produce requests and wait for their outcome (always bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+from services.executor.service import ExecutorService
+from services.executor.settings import ExecutorSettings, WebhookSettings
+from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefinition
+from shared.contracts.executions import execution_id_for
+from shared.postgres import Pool
+from shared.settings import KafkaSettings, PostgresSettings
+
+SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WAIT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str
+    method: str
+    headers: dict[str, str]
+    body: str
+
+
+class Receiver:
+    """A local HTTP server standing in for a webhook receiver.
+
+    Each path answers its deliveries with the statuses scripted for it, in order, then 200; a
+    held path answers only once released.
+    """
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._script: dict[str, list[int]] = defaultdict(list)
+        self._held: dict[str, asyncio.Event] = {}
+        self._arrived = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._receive)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        for released in self._held.values():
+            released.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}/{path}"
+
+    def answer(self, path: str, *statuses: int) -> None:
+        self._script[path].extend(statuses)
+
+    def hold(self, path: str) -> asyncio.Event:
+        """Keep deliveries to ``path`` waiting for an answer until the returned event is set."""
+        return self._held.setdefault(path, asyncio.Event())
+
+    def at(self, path: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.path == path]
+
+    async def wait_for(self, path: str, count: int) -> list[Delivery]:
+        async with asyncio.timeout(WAIT_SECONDS), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.at(path)) >= count)
+        return self.at(path)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        body = await request.text()
+        async with self._arrived:
+            self.deliveries.append(Delivery(path, request.method, dict(request.headers), body))
+            self._arrived.notify_all()
+        if path in self._held:
+            await self._held[path].wait()
+        script = self._script[path]
+        status = script.pop(0) if script else 200
+        return web.json_response({"status": status}, status=status)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+StartExecutor = Callable[..., Awaitable[ExecutorService]]
+
+
+@pytest.fixture
+async def start_executor(
+    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings, topic_prefix: str
+) -> AsyncIterator[StartExecutor]:
+    """Start an executor on this test's topics; ``allow_private_networks`` defaults to True."""
+    started: list[ExecutorService] = []
+
+    async def start(*, allow_private_networks: bool = True, **overrides: Any) -> ExecutorService:
+        settings: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "kafka": kafka_settings,
+            "postgres": postgres_settings,
+            "consumer_group": f"executor-{topic_prefix}",
+            "shutdown_grace_seconds": 10,
+            "action_attempts": 4,
+            "action_retry_timeout_seconds": 20,
+            "action_retry_wait_initial_seconds": 0.01,
+            "action_retry_wait_max_seconds": 0.05,
+            "webhook": WebhookSettings(
+                signing_secret=SecretStr(SIGNING_SECRET),
+                allow_private_networks=allow_private_networks,
+                timeout_seconds=20,
+            ),
+        }
+        service = ExecutorService(ExecutorSettings(**(settings | overrides)))
+        started.append(service)
+        await service.start()
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            await service.stop()
+
+
+@pytest.fixture
+async def executor(start_executor: StartExecutor) -> ExecutorService:
+    return await start_executor()
+
+
+def a_request(tenant_id: str, *urls: str, workflow_id: str | None = None) -> ExecutionRequest:
+    """A request to run a fresh workflow whose actions are webhooks to ``urls``."""
+    workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:8]}"
+    event = CloudEvent(
+        id=f"evt-{uuid.uuid4().hex[:8]}",
+        source="native",
+        type="private_offer.accepted",
+        tenantid=tenant_id,
+        data={"customerName": "Globex", "value": 150000},
+    )
+    workflow = WorkflowDefinition.model_validate(
+        {
+            "name": "Tell the partner",
+            "trigger": "private_offer.accepted",
+            "status": "active",
+            "actions": [
+                {"type": "webhook", "url": url, "headers": {"X-Partner": "globex"}} for url in urls
+            ],
+        }
+    )
+    return ExecutionRequest(
+        execution_id=execution_id_for(event, workflow_id, 1),
+        tenant_id=tenant_id,
+        workflow_id=workflow_id,
+        workflow_version=1,
+        workflow=workflow,
+        event=event,
+    )
+
+
+async def produce(settings: KafkaSettings, *records: tuple[bytes, bytes | None]) -> None:
+    """Send (value, key) records to ``executions.requested``, in order, and wait for the acks."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for value, key in records:
+            await producer.send_and_wait(
+                Topics(settings.topic_prefix).executions_requested, value, key=key
+            )
+    finally:
+        await producer.stop()
+
+
+async def committed_offsets(settings: KafkaSettings, group_id: str) -> int:
+    """How many records of ``executions.requested`` the group has committed, over all partitions."""
+    topic = Topics(settings.topic_prefix).executions_requested
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        offsets = [await consumer.committed(TopicPartition(topic, p)) for p in partitions]
+    finally:
+        await consumer.stop()
+    return sum(offset or 0 for offset in offsets)
+
+
+def as_record(request: ExecutionRequest) -> tuple[bytes, bytes]:
+    return request.model_dump_json().encode(), request.workflow_id.encode()
+
+
+async def finished_execution(pool: Pool, execution_id: str) -> asyncpg.Record:
+    """The execution's row once it is no longer running."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while True:
+            row = await pool.fetchrow("SELECT * FROM executions WHERE id = $1", execution_id)
+            if row is not None and row["status"] != "running":
+                return row
+            await asyncio.sleep(0.02)
+
+
+async def dead_lettered_execution(pool: Pool, execution_id: str) -> asyncpg.Record:
+    """The execution's row once its dead letter is acknowledged (after it finished as failed)."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while True:
+            row = await pool.fetchrow("SELECT * FROM executions WHERE id = $1", execution_id)
+            if row is not None and row["deadlettered_at"] is not None:
+                return row
+            await asyncio.sleep(0.02)
+
+
+async def steps_of(pool: Pool, execution_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT * FROM execution_steps WHERE execution_id = $1 ORDER BY step_index", execution_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes | None, bytes]]:
+    """The first ``count`` (key, value) records of ``executions.deadletter``."""
+    consumer = AIOKafkaConsumer(
+        Topics(settings.topic_prefix).executions_deadletter,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    found: list[tuple[bytes | None, bytes]] = []
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while len(found) < count:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    found.extend((r.key, r.value) for r in records if r.value is not None)
+    finally:
+        await consumer.stop()
+    return found
