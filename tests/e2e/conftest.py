@@ -51,13 +51,13 @@ class Stack:
 
     def start(self, service: str) -> None:
         port = self.ports.setdefault(service, free_port())
-        log = (self.logs / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            env={**self.env, SERVICES[service]: str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.logs / f"{service}.log").open("ab") as log:
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                env={**self.env, SERVICES[service]: str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
         process = self.processes.pop(service)
