@@ -1,0 +1,69 @@
+"""Matcher's composition root: builds the adapters, wires the handler, runs the lifecycle."""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from services.matcher.adapters.changelog import ChangelogReader
+from services.matcher.adapters.kafka import EventStream, KafkaExecutionSink, verify_copartitioned
+from services.matcher.settings import MatcherSettings
+from shared.contracts import Topics
+from shared.kafka import ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.lifecycle import Service
+from shared.postgres import create_pool, postgres_reachable
+
+
+class MatcherService(Service):
+    name = "matcher"
+
+    def __init__(self, settings: MatcherSettings) -> None:
+        super().__init__(host=settings.host, port=settings.port)
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self.workflows: ChangelogReader | None = None
+        self._sink: KafkaExecutionSink | None = None
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        kafka = self.settings.kafka
+        await ensure_topics(
+            kafka,
+            [
+                self.topics.events_normalized,
+                self.topics.workflows_changelog,
+                self.topics.executions_requested,
+            ],
+        )
+        # Enrollment state (seed 001) will live here; readiness already depends on it.
+        pool = await create_pool(self.settings.postgres, application_name=self.name)
+        stack.push_async_callback(pool.close)
+        producer = make_producer(kafka, client_id=self.name)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await verify_copartitioned(producer, self.topics)
+        self._sink = KafkaExecutionSink(producer, self.topics.executions_requested)
+        self.readiness_checks = [
+            lambda: postgres_reachable(pool),
+            lambda: kafka_reachable(producer),
+        ]
+
+    async def begin(self, stack: AsyncExitStack) -> None:
+        if self._sink is None:
+            raise RuntimeError("begin() runs only after connect() succeeded")
+        consumer = make_consumer(
+            self.settings.kafka, group_id=None, client_id=f"{self.name}-changelog"
+        )
+        workflows = ChangelogReader(consumer, self.topics.workflows_changelog)
+        await workflows.start()
+        stack.push_async_callback(workflows.stop)
+        self.spawn(workflows.run(), name="workflows.changelog reader")
+        self.workflows = workflows
+
+        data_dir = self.settings.data_dir
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="matcher-")))
+        stream = EventStream(self.settings, self.topics, workflows, self._sink, data_dir=data_dir)
+        stack.push_async_callback(stream.stop)  # also after a start that failed half-way
+        await stream.start()
+        self.spawn(stream.watch(), name="events.normalized stream")
