@@ -12,10 +12,11 @@ from services.config_api.adapters.outbox import OutboxRelay
 from services.config_api.adapters.postgres import PostgresWorkflowRepository
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
+from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ensure_topics, kafka_reachable, make_producer, topic_is_empty
+from shared.kafka import topic_is_empty
 from shared.lifecycle import Service
-from shared.postgres import Pool, apply_migrations, create_pool, postgres_reachable
+from shared.postgres import Pool, apply_migrations
 
 
 class ConfigApiService(Service):
@@ -41,20 +42,21 @@ class ConfigApiService(Service):
         )
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        await ensure_topics(self.settings.kafka, [self.topics.workflows_changelog])
-        pool = await create_pool(self.settings.postgres, application_name=self.name)
-        stack.push_async_callback(pool.close)
-        await migrate(pool)
+        clients = await open_clients(
+            stack,
+            self.settings,
+            name=self.name,
+            topics=[self.topics.workflows_changelog],
+            migrate=migrate,
+        )
+        pool = clients.pool
         self.repository.pool = pool
         if await topic_is_empty(self.settings.kafka, self.topics.workflows_changelog):
             # A new or emptied broker: the changelog must again hold every workflow.
             await self.repository.republish_all()
-        producer = make_producer(self.settings.kafka, client_id=self.name)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
         relay = OutboxRelay(
             pool,
-            producer,
+            clients.producer,
             topic_prefix=self.topics.prefix,
             wake=self._changes_written,
             poll_seconds=self.settings.outbox_poll_seconds,
@@ -63,10 +65,7 @@ class ConfigApiService(Service):
         stack.push_async_callback(relay.stop)
         self._relay = relay
         self._pool = pool
-        self.readiness_checks = [
-            lambda: postgres_reachable(pool),
-            lambda: kafka_reachable(producer),
-        ]
+        self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._relay is not None:

@@ -11,10 +11,10 @@ from services.executor.adapters.kafka import KafkaDeadLetters, execution_record_
 from services.executor.adapters.postgres import PostgresExecutionStore, migrate
 from services.executor.adapters.webhook import WebhookSender
 from services.executor.settings import ExecutorSettings
+from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.kafka import ConsumerLoop, make_consumer
 from shared.lifecycle import Service
-from shared.postgres import create_pool, postgres_reachable
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +38,20 @@ class ExecutorService(Service):
         self._webhooks: WebhookSender | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        kafka = self.settings.kafka
-        await ensure_topics(
-            kafka, [self.topics.executions_requested, self.topics.executions_deadletter]
+        clients = await open_clients(
+            stack,
+            self.settings,
+            name=self.name,
+            topics=[self.topics.executions_requested, self.topics.executions_deadletter],
+            migrate=migrate,
         )
-        pool = await create_pool(self.settings.postgres, application_name=self.name)
-        stack.push_async_callback(pool.close)
-        await migrate(pool)
-        producer = make_producer(kafka, client_id=self.name)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
         webhooks = WebhookSender(self.settings.webhook, self.settings.retry_policy)
         await webhooks.start()
         stack.push_async_callback(webhooks.close)
-        self.dead_letters.producer = producer
-        self._store = PostgresExecutionStore(pool)
+        self.dead_letters.producer = clients.producer
+        self._store = PostgresExecutionStore(clients.pool)
         self._webhooks = webhooks
-        self.readiness_checks = [
-            lambda: postgres_reachable(pool),
-            lambda: kafka_reachable(producer),
-        ]
+        self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._store is None or self._webhooks is None:

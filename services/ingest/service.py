@@ -10,10 +10,11 @@ from services.ingest.adapters import http
 from services.ingest.adapters.kafka import KafkaEventSink, inbound_record_handler
 from services.ingest.settings import IngestSettings
 from shared import tenancy
+from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.kafka import ConsumerLoop, make_consumer
 from shared.lifecycle import Service
-from shared.postgres import Pool, create_pool, postgres_reachable
+from shared.postgres import Pool
 
 
 class IngestService(Service):
@@ -37,27 +38,20 @@ class IngestService(Service):
         )
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        kafka = self.settings.kafka
-        await ensure_topics(
-            kafka,
-            [
+        clients = await open_clients(
+            stack,
+            self.settings,
+            name=self.name,
+            topics=[
                 self.topics.events_inbound,
                 self.topics.events_normalized,
                 self.topics.events_deadletter,
             ],
+            migrate=tenancy.migrate,
         )
-        pool = await create_pool(self.settings.postgres, application_name=self.name)
-        stack.push_async_callback(pool.close)
-        await tenancy.migrate(pool)
-        producer = make_producer(kafka, client_id=self.name)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        self._pool = pool
-        self.sink.producer = producer
-        self.readiness_checks = [
-            lambda: postgres_reachable(pool),
-            lambda: kafka_reachable(producer),
-        ]
+        self._pool = clients.pool
+        self.sink.producer = clients.producer
+        self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         consumer = make_consumer(

@@ -9,10 +9,10 @@ from pathlib import Path
 from services.matcher.adapters.changelog import ChangelogReader
 from services.matcher.adapters.kafka import EventStream, KafkaExecutionSink, verify_copartitioned
 from services.matcher.settings import MatcherSettings
+from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.kafka import make_consumer
 from shared.lifecycle import Service
-from shared.postgres import create_pool, postgres_reachable
 
 
 class MatcherService(Service):
@@ -26,27 +26,21 @@ class MatcherService(Service):
         self._sink: KafkaExecutionSink | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        kafka = self.settings.kafka
-        await ensure_topics(
-            kafka,
-            [
+        # The pool is not used yet: enrollment state (seed 001) will live there, and readiness
+        # already depends on PostgreSQL.
+        clients = await open_clients(
+            stack,
+            self.settings,
+            name=self.name,
+            topics=[
                 self.topics.events_normalized,
                 self.topics.workflows_changelog,
                 self.topics.executions_requested,
             ],
         )
-        # Enrollment state (seed 001) will live here; readiness already depends on it.
-        pool = await create_pool(self.settings.postgres, application_name=self.name)
-        stack.push_async_callback(pool.close)
-        producer = make_producer(kafka, client_id=self.name)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        await verify_copartitioned(producer, self.topics)
-        self._sink = KafkaExecutionSink(producer, self.topics.executions_requested)
-        self.readiness_checks = [
-            lambda: postgres_reachable(pool),
-            lambda: kafka_reachable(producer),
-        ]
+        await verify_copartitioned(clients.producer, self.topics)
+        self._sink = KafkaExecutionSink(clients.producer, self.topics.executions_requested)
+        self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._sink is None:

@@ -9,10 +9,10 @@ from services.scheduler.adapters.postgres import PostgresScheduleStore, migrate
 from services.scheduler.adapters.ticks import TickLoop, cron_job
 from services.scheduler.domain import Clock, system_clock
 from services.scheduler.settings import SchedulerSettings
+from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ConsumerLoop, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.kafka import ConsumerLoop, make_consumer
 from shared.lifecycle import Service
-from shared.postgres import create_pool, postgres_reachable
 
 
 class ScheduleService(Service):
@@ -33,20 +33,16 @@ class ScheduleService(Service):
         self._store: PostgresScheduleStore | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        kafka = self.settings.kafka
-        await ensure_topics(kafka, [self.topics.workflows_changelog, self.topics.events_normalized])
-        pool = await create_pool(self.settings.postgres, application_name=self.name)
-        stack.push_async_callback(pool.close)
-        await migrate(pool)
-        producer = make_producer(kafka, client_id=self.name)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        self._store = PostgresScheduleStore(pool)
-        self.publisher.producer = producer
-        self.readiness_checks = [
-            lambda: postgres_reachable(pool),
-            lambda: kafka_reachable(producer),
-        ]
+        clients = await open_clients(
+            stack,
+            self.settings,
+            name=self.name,
+            topics=[self.topics.workflows_changelog, self.topics.events_normalized],
+            migrate=migrate,
+        )
+        self._store = PostgresScheduleStore(clients.pool)
+        self.publisher.producer = clients.producer
+        self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._store is None:

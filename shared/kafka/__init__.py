@@ -163,12 +163,14 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._done = asyncio.Event()
         self._started = False
+        self._running = False
 
     async def start(self) -> None:
         await self._consumer.start()
         self._started = True
 
     async def run(self) -> None:
+        self._running = True
         try:
             while not self._stopping.is_set():
                 batch = await self._consumer.getmany(timeout_ms=200)
@@ -195,6 +197,7 @@ class ConsumerLoop:
         if not self._started:
             return
         self._started = False
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._done.wait(), timeout=30)
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), timeout=30)
         await self._consumer.stop()
