@@ -22,7 +22,8 @@ from standardwebhooks import Webhook
 from shared.contracts import ExecutionRequest
 
 ExecutionStatus = Literal["running", "succeeded", "failed"]
-StepStatus = Literal["succeeded", "failed"]
+StepStatus = Literal["succeeded", "failed", "skipped"]
+"""``skipped``: the action's own conditions ("only if") were not met by the event."""
 ResponseClass = Literal["success", "transient", "permanent"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,6 +66,10 @@ class StepOutcome:
     error: StepError | None = None
 
     @classmethod
+    def skipped(cls) -> StepOutcome:
+        return cls(status="skipped", attempts=0)
+
+    @classmethod
     def failed(
         cls,
         code: str,
@@ -104,14 +109,15 @@ class ExecutionProgress:
     """
 
     status: ExecutionStatus
-    succeeded_steps: frozenset[int] = frozenset()
+    done_steps: frozenset[int] = frozenset()
     error: Mapping[str, Any] | None = None
     dead_lettered: bool = False
 
 
-def resume_point(succeeded_steps: Collection[int], action_count: int) -> int:
-    """The index of the first step without a success; ``action_count`` when every step succeeded."""
-    return next((i for i in range(action_count) if i not in succeeded_steps), action_count)
+def resume_point(done_steps: Collection[int], action_count: int) -> int:
+    """The index of the first step not yet done (succeeded or skipped); ``action_count`` when
+    every step is done."""
+    return next((i for i in range(action_count) if i not in done_steps), action_count)
 
 
 def execution_error(record: StepRecord) -> dict[str, Any]:

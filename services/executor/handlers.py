@@ -22,6 +22,7 @@ from services.executor.domain import (
 )
 from shared.contracts import ExecutionDeadLetter, ExecutionRequest
 from shared.contracts.workflows import Action
+from shared.workflows import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ async def run_execution(
         return None
 
     steps = request.workflow.actions
-    for index in range(resume_point(progress.succeeded_steps, len(steps)), len(steps)):
+    for index in range(resume_point(progress.done_steps, len(steps)), len(steps)):
         record = await _perform_step(request, index, steps[index], actions)
         await store.record_step(record)
         if record.outcome.status == "failed":
@@ -147,7 +148,9 @@ async def _perform_step(
 ) -> StepRecord:
     started_at = datetime.now(UTC)
     perform = actions.get(action.type)
-    if perform is None:
+    if action.conditions is not None and not evaluate(action.conditions, request.event.data):
+        outcome = StepOutcome.skipped()
+    elif perform is None:
         outcome = StepOutcome.failed(
             "unsupported_action", f"no performer for action type {action.type!r}", attempts=0
         )

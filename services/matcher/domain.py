@@ -18,6 +18,7 @@ from shared.contracts import (
     WorkflowDefinition,
     execution_id_for,
 )
+from shared.workflows import evaluate
 
 TARGETED_TRIGGERS: frozenset[TriggerType] = frozenset({"schedule.cron", "workflow.triggered"})
 """Triggers whose events may name the one workflow they are for in ``subject``.
@@ -90,7 +91,16 @@ class WorkflowIndex:
                 del self._by_tenant[workflow.tenant_id]
 
     def matching(self, event: CloudEvent) -> list[Workflow]:
-        """The active workflows of the event's tenant that ``event`` triggers."""
+        """The active workflows of the event's tenant that ``event`` triggers and whose
+        conditions its data meets."""
+        return [
+            workflow
+            for workflow in self._triggered(event)
+            if workflow.definition.conditions is None
+            or evaluate(workflow.definition.conditions, event.data)
+        ]
+
+    def _triggered(self, event: CloudEvent) -> list[Workflow]:
         workflows = self._by_tenant.get(event.tenantid, {}).get(event.type)
         if not workflows:
             return []

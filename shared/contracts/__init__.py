@@ -8,6 +8,7 @@ from shared.contracts.envelope import CloudEvent, EventDeadLetter, TriggerType
 from shared.contracts.executions import ExecutionDeadLetter, ExecutionRequest, execution_id_for
 from shared.contracts.topics import Topics
 from shared.contracts.workflows import (
+    Action,
     Schedule,
     WebhookAction,
     WorkflowChange,
@@ -16,6 +17,7 @@ from shared.contracts.workflows import (
 )
 
 __all__ = [
+    "Action",
     "CloudEvent",
     "EventDeadLetter",
     "ExecutionDeadLetter",

@@ -35,11 +35,11 @@ class PostgresExecutionStore(ExecutionStore):
             if row is None:
                 return None
             succeeded = await connection.fetch(
-                _QUERIES.succeeded_steps, request.execution_id, request.tenant_id
+                _QUERIES.done_steps, request.execution_id, request.tenant_id
             )
         return ExecutionProgress(
             status=row["status"],
-            succeeded_steps=frozenset(step["step_index"] for step in succeeded),
+            done_steps=frozenset(step["step_index"] for step in succeeded),
             error=row["error"],
             dead_lettered=row["deadlettered_at"] is not None,
         )

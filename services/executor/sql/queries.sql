@@ -15,10 +15,10 @@ UNION ALL
 SELECT status, error, deadlettered_at FROM executions WHERE id = $1 AND tenant_id = $2
 LIMIT 1;
 
--- name: succeeded_steps
+-- name: done_steps
 SELECT step_index
 FROM execution_steps
-WHERE execution_id = $1 AND tenant_id = $2 AND status = 'succeeded';
+WHERE execution_id = $1 AND tenant_id = $2 AND status IN ('succeeded', 'skipped');
 
 -- name: record_step
 INSERT INTO execution_steps (
@@ -36,7 +36,7 @@ ON CONFLICT (execution_id, step_index) DO UPDATE SET
     started_at = EXCLUDED.started_at,
     finished_at = EXCLUDED.finished_at
 WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
-  AND execution_steps.status <> 'succeeded';
+  AND execution_steps.status NOT IN ('succeeded', 'skipped');
 
 -- name: finish_execution
 UPDATE executions

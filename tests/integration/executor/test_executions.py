@@ -14,7 +14,7 @@ from services.executor.adapters.webhook import WebhookSender
 from services.executor.domain import RetryPolicy
 from services.executor.service import ExecutorService
 from services.executor.settings import WebhookSettings
-from shared.contracts import ExecutionDeadLetter
+from shared.contracts import ExecutionDeadLetter, WorkflowDefinition
 from shared.postgres import Pool
 from shared.settings import KafkaSettings
 from tests.integration.executor.conftest import (
@@ -299,3 +299,28 @@ async def test_an_execution_abandoned_at_shutdown_is_resumed_by_the_next_executo
     assert (await finished_execution(pool, request.execution_id))["status"] == "succeeded"
     deliveries = await receiver.wait_for("stuck", 2)
     assert {d.headers["webhook-id"] for d in deliveries} == {f"{request.execution_id}:0"}
+
+
+async def test_an_action_whose_own_conditions_fail_is_skipped_and_the_rest_run(
+    executor: ExecutorService,
+    receiver: Receiver,
+    kafka_settings: KafkaSettings,
+    pool: Pool,
+    tenant_id: str,
+) -> None:
+    """Seed 001's per-action "only if": the event's value is 150000."""
+    base = a_request(tenant_id, receiver.url("always"), receiver.url("only-small"))
+    definition = base.workflow.model_dump(mode="json", by_alias=True)
+    definition["actions"][1]["conditions"] = {
+        "rules": [{"field": "value", "operator": "less_than", "value": 1000}]
+    }
+    request = base.model_copy(update={"workflow": WorkflowDefinition.model_validate(definition)})
+    await produce(kafka_settings, as_record(request))
+
+    assert (await finished_execution(pool, request.execution_id))["status"] == "succeeded"
+    assert [step["status"] for step in await steps_of(pool, request.execution_id)] == [
+        "succeeded",
+        "skipped",
+    ]
+    assert len(receiver.at("always")) == 1
+    assert receiver.at("only-small") == []

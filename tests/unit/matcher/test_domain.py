@@ -194,3 +194,36 @@ def test_execution_ids_differ_by_event_workflow_and_version() -> None:
 
 def test_no_match_no_request() -> None:
     assert execution_requests(event(), WorkflowIndex().matching(event())) == []
+
+
+def test_conditions_decide_which_triggered_workflows_match() -> None:
+    """Seed 000's High-Value Deal Alert: value > 100000 AND vendor = aws."""
+    high_value = WorkflowDefinition.model_validate(
+        {
+            "name": "High-Value Deal Alert",
+            "trigger": "private_offer.accepted",
+            "conditions": {
+                "logic": "AND",
+                "rules": [
+                    {"field": "value", "operator": "greater_than", "value": 100000},
+                    {"field": "vendor", "operator": "equals", "value": "aws"},
+                ],
+            },
+            "actions": [{"type": "webhook", "url": "https://hooks.example.com/a"}],
+            "active": True,
+        }
+    )
+    index = index_of(change("wf_high", 1, high_value), change("wf_all", 1, definition()))
+
+    def with_data(data: dict[str, object]) -> CloudEvent:
+        return CloudEvent(
+            id="e", source="native", type="private_offer.accepted", tenantid=TENANT, data=data
+        )
+
+    assert matched(index, with_data({"value": 150000, "vendor": "aws"})) == [
+        ("wf_all", 1),
+        ("wf_high", 1),
+    ]
+    assert matched(index, with_data({"value": 150000, "vendor": "azure"})) == [("wf_all", 1)]
+    assert matched(index, with_data({"value": "150000", "vendor": "aws"})) == [("wf_all", 1)]
+    assert matched(index, with_data({})) == [("wf_all", 1)]
