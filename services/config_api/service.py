@@ -1,4 +1,4 @@
-"""The config API's composition root: pool, producer, outbox relay, routes."""
+"""The config API's composition root: pool, producer, outbox relay, repositories, routes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,24 @@ from aiohttp import web
 
 from services.config_api.adapters import http
 from services.config_api.adapters.outbox import OutboxRelay
-from services.config_api.adapters.postgres import PostgresWorkflowRepository
+from services.config_api.adapters.postgres import (
+    PoolHolder,
+    PostgresAuditLog,
+    PostgresEmailTemplates,
+    PostgresExecutionReader,
+    PostgresInboundSecrets,
+    PostgresWorkflowRepository,
+    migrate,
+)
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
 from shared.clients import open_clients
 from shared.contracts import Topics
 from shared.kafka import topic_is_empty
 from shared.lifecycle import Service
-from shared.postgres import Pool, apply_migrations
+from shared.postgres import Pool
+
+__all__ = ["ConfigApiService", "migrate"]
 
 
 class ConfigApiService(Service):
@@ -32,13 +42,27 @@ class ConfigApiService(Service):
         self._pool: Pool | None = None
         self._relay: OutboxRelay | None = None
         self.repository = PostgresWorkflowRepository(changes_written=self._changes_written)
+        self.executions = PostgresExecutionReader()
+        self.templates = PostgresEmailTemplates()
+        self.secrets = PostgresInboundSecrets()
+        self.audit = PostgresAuditLog()
+
+    @property
+    def _repositories(self) -> tuple[PoolHolder, ...]:
+        return (self.repository, self.executions, self.templates, self.secrets, self.audit)
 
     def add_routes(self, app: web.Application) -> None:
         http.add_routes(
             app,
-            repository=self.repository,
+            api=http.Api(
+                workflows=self.repository,
+                executions=self.executions,
+                templates=self.templates,
+                secrets=self.secrets,
+                audit=self.audit,
+                page_size_max=self.settings.page_size_max,
+            ),
             authenticate=self._authenticate,
-            page_size_max=self.settings.page_size_max,
         )
 
     async def connect(self, stack: AsyncExitStack) -> None:
@@ -50,7 +74,8 @@ class ConfigApiService(Service):
             migrate=migrate,
         )
         pool = clients.pool
-        self.repository.pool = pool
+        for repository in self._repositories:
+            repository.pool = pool
         if await topic_is_empty(self.settings.kafka, self.topics.workflows_changelog):
             # A new or emptied broker: the changelog must again hold every workflow.
             await self.repository.republish_all()
@@ -75,9 +100,3 @@ class ConfigApiService(Service):
         if self._pool is None:
             return None
         return await tenancy.authenticate(self._pool, token)
-
-
-async def migrate(pool: Pool) -> None:
-    """Apply the tables this service owns (and the tenancy tables it manages)."""
-    await tenancy.migrate(pool)
-    await apply_migrations(pool, owner="config_api", package="services.config_api")

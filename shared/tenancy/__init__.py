@@ -1,6 +1,9 @@
-"""Tenants and hashed API keys: the config API manages them, the API and ingest authenticate.
+"""Tenants, hashed API keys and per-source inbound secrets, shared by the config API and ingest.
 
-A key is shown once, when created; only its SHA-256 digest is stored.
+The config API manages them; the API and ingest authenticate with keys, and ingest verifies
+inbound webhooks with the secrets. A key is shown once, when created; only its SHA-256 digest is
+stored. An inbound secret is stored as given (signatures are computed with it) and only ingest
+reads it back.
 """
 
 from __future__ import annotations
@@ -8,11 +11,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol, get_args
+
+import asyncpg
 
 from shared.postgres import Pool, Queries, apply_migrations
 
 Role = Literal["read-only", "read-write"]
+ROLES: tuple[Role, ...] = get_args(Role)
+InboundSource = Literal["hubspot", "aws", "azure", "salesforce", "native"]
+INBOUND_SOURCES: tuple[InboundSource, ...] = get_args(InboundSource)
+"""The sources ingest accepts webhooks from, each with its own secret per tenant (SPEC §2.2)."""
 _QUERIES = Queries.load("shared.tenancy")
 KEY_PREFIX = "wfk_"
 
@@ -49,14 +59,18 @@ async def migrate(pool: Pool) -> None:
 
 async def authenticate(pool: Pool, raw_key: str) -> Principal | None:
     """The principal a bearer key stands for, or None for an unknown or revoked key."""
-    row = await pool.fetchrow(_QUERIES.authenticate, hash_api_key(raw_key))
+    try:
+        digest = hash_api_key(raw_key)
+    except UnicodeEncodeError:  # header bytes that are not UTF-8 cannot be one of our keys
+        return None
+    row = await pool.fetchrow(_QUERIES.authenticate, digest)
     if row is None:
         return None
     return Principal(tenant_id=row["tenant_id"], role=row["role"], key_id=row["id"])
 
 
-async def create_tenant(pool: Pool, tenant_id: str, name: str | None = None) -> None:
-    """Create the tenant, or rename it if it exists."""
+async def create_tenant(pool: Queryable, tenant_id: str, name: str | None = None) -> None:
+    """Create the tenant, or rename it if it exists (``pool`` may be a connection)."""
     await pool.execute(_QUERIES.upsert_tenant, tenant_id, name or tenant_id)
 
 
@@ -76,3 +90,137 @@ async def create_api_key(
     key = raw_key or new_api_key()
     await pool.execute(_QUERIES.insert_api_key, hash_api_key(key), key[:8], tenant_id, role, label)
     return key
+
+
+class Queryable(Protocol):
+    """A pool or one of its connections (inside a transaction): what these functions run on."""
+
+    async def execute(self, query: str, *args: object) -> str: ...
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """Everything about a key except the key: safe to list and to log."""
+
+    id: int
+    tenant_id: str
+    prefix: str
+    role: Role
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    """A key just created: ``key`` is visible this once and never again."""
+
+    key: str
+    info: ApiKeyInfo
+
+
+def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        prefix=row["key_prefix"],
+        role=row["role"],
+        label=row["label"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+async def get_tenant(db: Queryable, tenant_id: str) -> Tenant | None:
+    row = await db.fetchrow(_QUERIES.get_tenant, tenant_id)
+    return Tenant(row["id"], row["name"], row["created_at"]) if row is not None else None
+
+
+async def issue_api_key(
+    db: Queryable, tenant_id: str, *, role: Role = "read-write", label: str = ""
+) -> IssuedApiKey:
+    """Create a new random key for an existing tenant.
+
+    Raises ``asyncpg.ForeignKeyViolationError`` when the tenant does not exist.
+    """
+    key = new_api_key()
+    key_id = await db.fetchrow(
+        _QUERIES.insert_api_key, hash_api_key(key), key[:8], tenant_id, role, label
+    )
+    if key_id is None:  # a 256-bit collision: not in this universe
+        raise RuntimeError("a freshly generated API key already exists")
+    row = await db.fetchrow(_QUERIES.get_api_key, key_id["id"])
+    if row is None:
+        raise RuntimeError("the key just inserted is missing")
+    return IssuedApiKey(key=key, info=_key_info(row))
+
+
+async def get_api_key(db: Queryable, key_id: int) -> ApiKeyInfo | None:
+    row = await db.fetchrow(_QUERIES.get_api_key, key_id)
+    return _key_info(row) if row is not None else None
+
+
+async def list_api_keys(db: Queryable, tenant_id: str) -> list[ApiKeyInfo]:
+    """Every key of the tenant, revoked ones included, oldest first."""
+    return [_key_info(row) for row in await db.fetch(_QUERIES.list_api_keys, tenant_id)]
+
+
+async def revoke_api_key(db: Queryable, key_id: int) -> ApiKeyInfo | None:
+    """Revoke a key (idempotent: the first revocation time stays); None if there is no such key.
+
+    A revoked key stops authenticating at once: ``authenticate`` reads the table on every call.
+    """
+    row = await db.fetchrow(_QUERIES.revoke_api_key, key_id)
+    return _key_info(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSecretStatus:
+    """That a source's secret is set, and since when: everything shown about it."""
+
+    source: InboundSource
+    created_at: datetime
+    updated_at: datetime
+
+
+def _secret_status(row: asyncpg.Record) -> InboundSecretStatus:
+    return InboundSecretStatus(row["source"], row["created_at"], row["updated_at"])
+
+
+async def set_inbound_secret(
+    db: Queryable, tenant_id: str, source: InboundSource, secret: str
+) -> InboundSecretStatus:
+    """Set or replace the tenant's secret for ``source``."""
+    row = await db.fetchrow(_QUERIES.upsert_inbound_secret, tenant_id, source, secret)
+    if row is None:
+        raise RuntimeError("INSERT ... RETURNING gave no row")
+    return _secret_status(row)
+
+
+async def inbound_secret_statuses(db: Queryable, tenant_id: str) -> list[InboundSecretStatus]:
+    """Which sources have a secret set for the tenant (never the secrets themselves)."""
+    return [
+        _secret_status(row) for row in await db.fetch(_QUERIES.inbound_secret_statuses, tenant_id)
+    ]
+
+
+async def delete_inbound_secret(db: Queryable, tenant_id: str, source: InboundSource) -> bool:
+    """Remove the secret; False if none was set."""
+    return await db.fetchrow(_QUERIES.delete_inbound_secret, tenant_id, source) is not None
+
+
+async def inbound_secret(db: Queryable, tenant_id: str, source: InboundSource) -> str | None:
+    """The secret ingest verifies ``source``'s requests for the tenant with, if one is set."""
+    row = await db.fetchrow(_QUERIES.get_inbound_secret, tenant_id, source)
+    return str(row["secret"]) if row is not None else None

@@ -3,67 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.config_api.service import ConfigApiService
 from services.config_api.settings import ConfigApiSettings
-from shared import tenancy
 from shared.contracts import Topics, WorkflowChange
 from shared.kafka import tenant_partition
 from shared.postgres import Pool
 from shared.settings import KafkaSettings, PostgresSettings
+from tests.integration.config_api.support import WEBHOOK_WORKFLOW, Client, key_for
 
 pytestmark = pytest.mark.integration
-
-WEBHOOK_WORKFLOW: dict[str, Any] = {
-    "name": "Accepted offers to the CRM bridge",
-    "trigger": "private_offer.accepted",
-    "actions": [{"type": "webhook", "url": "https://hooks.example.com/offers"}],
-    "active": True,
-}
-
-
-@pytest.fixture
-async def api(
-    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
-) -> AsyncIterator[ConfigApiService]:
-    service = ConfigApiService(
-        ConfigApiSettings(
-            host="127.0.0.1",
-            port=0,
-            kafka=kafka_settings,
-            postgres=postgres_settings,
-            outbox_poll_seconds=0.1,
-        )
-    )
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
-
-
-async def key_for(pool: Pool, tenant_id: str, role: tenancy.Role = "read-write") -> str:
-    await tenancy.create_tenant(pool, tenant_id)
-    return await tenancy.create_api_key(pool, tenant_id, role=role)
-
-
-class Client:
-    def __init__(self, service: ConfigApiService, key: str) -> None:
-        self.base = f"http://127.0.0.1:{service.http.bound_port}"
-        self.headers = {"Authorization": f"Bearer {key}"}
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.request(method, self.base + path, headers=self.headers, **kwargs) as response,
-        ):
-            return response.status, await response.json()
 
 
 async def test_create_then_get_and_list(api: ConfigApiService, pool: Pool, tenant_id: str) -> None:

@@ -1,0 +1,118 @@
+"""What every route shares: the repositories, the caller, bodies and parameters, the middleware.
+
+The middleware authenticates ``/api/`` requests with a bearer API key (except the OpenAPI
+document), refuses writes by read-only keys, and maps domain errors onto the one error shape:
+``InvalidInput`` → 422, ``Conflict`` → 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from services.config_api import handlers
+from services.config_api.domain import (
+    Conflict,
+    InvalidInput,
+    check_json,
+    check_text,
+    parse_limit,
+)
+from shared.observability import ApiError, json_error, read_json
+from shared.tenancy import Principal
+
+Authenticate = Callable[[str], Awaitable[Principal | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+OPENAPI_PATH = "/api/openapi.json"
+PUBLIC_PATHS = frozenset({OPENAPI_PATH})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """The repositories the routes run handlers over, and the API's limits."""
+
+    workflows: handlers.WorkflowRepository
+    executions: handlers.ExecutionReader
+    templates: handlers.EmailTemplateRepository
+    secrets: handlers.InboundSecretRepository
+    audit: handlers.AuditReader
+    page_size_max: int
+
+
+API = web.AppKey("config_api", Api)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def api(request: web.Request) -> Api:
+    return request.app[API]
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def not_found(what: str) -> web.Response:
+    return json_error(404, "not_found", f"no such {what}")
+
+
+async def read_body(request: web.Request) -> object:
+    """The JSON body, or 400 ``invalid_json``; 422 if it holds what cannot be stored."""
+    try:
+        body = await read_json(request)
+    except (RecursionError, ValueError) as error:
+        # What read_json lets through: nesting deeper than the parser recurses, and integers
+        # longer than Python converts (both still malformed input, not server errors).
+        raise ApiError(400, "invalid_json", f"the body is not usable JSON: {error}") from None
+    check_json(body)
+    return body
+
+
+def query(request: web.Request, name: str) -> str | None:
+    return request.query.get(name)
+
+
+def limit(request: web.Request) -> int:
+    return parse_limit(query(request, "limit"), maximum=api(request).page_size_max)
+
+
+def _check_parameters(request: web.Request) -> web.Response | None:
+    """Path and query values PostgreSQL could not take (NUL, lone surrogates) end here."""
+    for value in request.match_info.values():
+        try:
+            check_text(value, "path")
+        except InvalidInput:
+            return json_error(404, "not_found", "no such resource")
+    for key, value in request.query.items():
+        check_text(key, f"query.{key!r}")
+        check_text(value, f"query.{key}")
+    return None
+
+
+def middleware(authenticate: Authenticate) -> Middleware:
+    @web.middleware
+    async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        caller = await authenticate(token) if scheme.lower() == "bearer" and token else None
+        if caller is None:
+            return json_error(
+                401, "unauthorized", "a valid 'Authorization: Bearer <API key>' is required"
+            )
+        if request.method not in READ_METHODS and not caller.can_write:
+            return json_error(403, "forbidden", "this API key is read-only")
+        request[PRINCIPAL] = caller
+        try:
+            return _check_parameters(request) or await handler(request)
+        except InvalidInput as invalid:
+            return json_error(422, "invalid_input", invalid.message, invalid.details)
+        except Conflict as conflict:
+            return json_error(409, conflict.code, conflict.message, conflict.details)
+
+    return api_middleware

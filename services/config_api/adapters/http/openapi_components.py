@@ -1,0 +1,297 @@
+"""The components of the OpenAPI document: schemas and parameters.
+
+The workflow schemas are computed from ``WorkflowDefinition.model_json_schema`` at run time, so
+they follow the model without being edited here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from services.config_api.domain import (
+    EXECUTION_STATUSES,
+    READ_ONLY_FIELDS,
+    RESOURCE_TYPES,
+    EmailTemplateInput,
+    InboundSecretInput,
+)
+from services.config_api.handlers import WORKFLOW_STATUSES
+from services.config_api.handlers.workflows import MAX_VERSION
+from shared.contracts import WorkflowDefinition
+from shared.tenancy import INBOUND_SOURCES
+
+Schema = dict[str, Any]
+
+_REF = "#/components/schemas/{model}"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": _REF.format(model=name)}
+
+
+STRING: Schema = {"type": "string"}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+NULLABLE_TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
+ANY_JSON: Schema = {}
+
+
+def obj(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+def page(item: str) -> Schema:
+    return obj(
+        {
+            "items": {"type": "array", "items": ref(item)},
+            "nextCursor": {
+                "type": ["string", "null"],
+                "description": "pass as `cursor` for the next page; null on the last page",
+            },
+        }
+    )
+
+
+def model_schemas() -> tuple[dict[str, Schema], dict[str, str]]:
+    """Component schemas of the pydantic models, and each model's component name."""
+    refs, top = models_json_schema(
+        [
+            (WorkflowDefinition, "validation"),
+            (WorkflowDefinition, "serialization"),
+            (EmailTemplateInput, "validation"),
+            (InboundSecretInput, "validation"),
+        ],
+        ref_template=_REF,
+    )
+    names = {
+        f"{model.__name__}:{mode}": reference["$ref"].rsplit("/", 1)[-1]
+        for (model, mode), reference in refs.items()
+    }
+    return dict(top.get("$defs", {})), names
+
+
+def workflow_schemas(defs: dict[str, Schema], names: dict[str, str]) -> dict[str, Schema]:
+    """Create, patch and response schemas, each the model's own plus what the API adds.
+
+    Copies rather than ``allOf``: the model forbids unknown properties, which ``allOf`` could
+    not extend.
+    """
+    active = {
+        "type": "boolean",
+        "description": "synonym of `status`: true is active, false is paused",
+    }
+    create = copy.deepcopy(defs[names["WorkflowDefinition:validation"]])
+    create.setdefault("properties", {}).setdefault("active", active)
+    create["description"] = "A workflow definition (SPEC §3)."
+
+    patch = copy.deepcopy(create)
+    patch.pop("required", None)
+    patch["properties"]["version"] = {
+        "type": "integer",
+        "minimum": 1,
+        "description": "the version being edited; another current version is a 409",
+    }
+    for field in sorted(READ_ONLY_FIELDS):
+        patch["properties"][field] = {"readOnly": True, "description": "ignored"}
+    patch["description"] = (
+        "A partial update: each top-level key replaces the current one. Setting `active` or "
+        "`status` alone replaces both."
+    )
+
+    shown = copy.deepcopy(defs[names["WorkflowDefinition:serialization"]])
+    server_fields: dict[str, Schema] = {
+        "id": STRING,
+        "tenantId": STRING,
+        "version": {"type": "integer", "minimum": 1},
+        "createdAt": TIMESTAMP,
+        "updatedAt": TIMESTAMP,
+        "createdBy": STRING,
+    }
+    shown.setdefault("properties", {}).update(server_fields)
+    shown["required"] = sorted({*shown.get("required", []), *server_fields})
+    shown["description"] = "A workflow at its current version."
+    return {"WorkflowCreate": create, "WorkflowPatch": patch, "Workflow": shown}
+
+
+def api_schemas() -> dict[str, Schema]:
+    """The schemas of what the API adds around the models: pages, records, errors."""
+    template_fields = {"name": STRING, "subject": STRING, "body": STRING}
+    return {
+        "Error": obj(
+            {
+                "error": obj(
+                    {
+                        "code": STRING,
+                        "message": STRING,
+                        "details": {
+                            "type": "array",
+                            "items": obj(
+                                {
+                                    "path": {
+                                        "type": "string",
+                                        "description": "a JSON path ($.actions[0].url), "
+                                        "query.<name>, or header.<name>",
+                                    },
+                                    "message": STRING,
+                                }
+                            ),
+                        },
+                    }
+                )
+            }
+        ),
+        "WorkflowPage": page("Workflow"),
+        "WorkflowVersion": obj(
+            {
+                "workflowId": STRING,
+                "version": {"type": "integer", "minimum": 1},
+                "change": {
+                    "type": ["string", "null"],
+                    "enum": ["created", "updated", "restored", "deleted", None],
+                },
+                "restoredFrom": {"type": ["integer", "null"]},
+                "deleted": {"type": "boolean"},
+                "definition": {
+                    "type": ["object", "null"],
+                    "description": "the definition as stored at this version; null once deleted",
+                },
+                "createdAt": TIMESTAMP,
+                "createdBy": STRING,
+            }
+        ),
+        "WorkflowVersionPage": page("WorkflowVersion"),
+        "Execution": obj(
+            {
+                "id": STRING,
+                "workflowId": STRING,
+                "workflowVersion": {"type": "integer"},
+                "trigger": STRING,
+                "status": {"type": "string", "enum": list(EXECUTION_STATUSES)},
+                "error": {"type": ["object", "null"]},
+                "event": {"type": "object", "description": "the triggering CloudEvent"},
+                "createdAt": TIMESTAMP,
+                "finishedAt": NULLABLE_TIMESTAMP,
+                "deadletteredAt": NULLABLE_TIMESTAMP,
+            }
+        ),
+        "ExecutionPage": page("Execution"),
+        "ExecutionStep": obj(
+            {
+                "stepIndex": {"type": "integer", "minimum": 0},
+                "actionType": STRING,
+                "status": STRING,
+                "attempts": {"type": "integer", "minimum": 0},
+                "request": ANY_JSON,
+                "responseStatus": {"type": ["integer", "null"]},
+                "error": {"type": ["object", "null"]},
+                "startedAt": TIMESTAMP,
+                "finishedAt": TIMESTAMP,
+            }
+        ),
+        "ExecutionWithSteps": {
+            "allOf": [
+                ref("Execution"),
+                obj({"steps": {"type": "array", "items": ref("ExecutionStep")}}),
+            ]
+        },
+        "EmailTemplatePatch": {
+            "type": "object",
+            "description": "A partial update: each given field replaces the current one.",
+            "properties": template_fields,
+        },
+        "EmailTemplate": obj(
+            {
+                "id": STRING,
+                **template_fields,
+                "createdAt": TIMESTAMP,
+                "updatedAt": TIMESTAMP,
+                "createdBy": STRING,
+            }
+        ),
+        "EmailTemplatePage": page("EmailTemplate"),
+        "InboundSecret": obj(
+            {
+                "source": {"type": "string", "enum": list(INBOUND_SOURCES)},
+                "set": {"type": "boolean"},
+                "createdAt": NULLABLE_TIMESTAMP,
+                "updatedAt": NULLABLE_TIMESTAMP,
+            }
+        ),
+        "InboundSecretList": obj({"items": {"type": "array", "items": ref("InboundSecret")}}),
+        "AuditEntry": obj(
+            {
+                "id": {"type": "integer"},
+                "actor": STRING,
+                "action": STRING,
+                "resourceType": STRING,
+                "resourceId": STRING,
+                "before": {"type": ["object", "null"]},
+                "after": {"type": ["object", "null"]},
+                "at": TIMESTAMP,
+            }
+        ),
+        "AuditPage": page("AuditEntry"),
+    }
+
+
+def parameters(page_size_max: int) -> dict[str, Schema]:
+    """The parameters operations refer to by name (``#/components/parameters/<name>``)."""
+
+    def path(name: str, schema: Schema, description: str) -> Schema:
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": schema,
+            "description": description,
+        }
+
+    def query(name: str, schema: Schema, description: str) -> Schema:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    return {
+        "WorkflowId": path("workflow_id", STRING, "a workflow id (`wf_...`)"),
+        "Version": path(
+            "version", {"type": "integer", "minimum": 1, "maximum": MAX_VERSION}, "a version"
+        ),
+        "ExecutionId": path("execution_id", STRING, "an execution id (`exe_...`)"),
+        "TemplateId": path("template_id", STRING, "an email template id (`tpl_...`)"),
+        "Source": path(
+            "source", {"type": "string", "enum": list(INBOUND_SOURCES)}, "an inbound source"
+        ),
+        "Limit": query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": page_size_max, "default": 50},
+            "items per page",
+        ),
+        "Cursor": query("cursor", STRING, "`nextCursor` of the previous page"),
+        "IfMatch": {
+            "name": "If-Match",
+            "in": "header",
+            "schema": STRING,
+            "description": 'the version being changed, as an ETag (`"3"`); another is a 409',
+        },
+        "StatusFilter": query(
+            "status",
+            {"type": "string", "enum": sorted(WORKFLOW_STATUSES)},
+            "only workflows of this status",
+        ),
+        "TriggerFilter": query("trigger", STRING, "only workflows of this trigger"),
+        "ExecutionStatusFilter": query(
+            "status",
+            {"type": "string", "enum": list(EXECUTION_STATUSES)},
+            "only executions of this status",
+        ),
+        "ResourceTypeFilter": query(
+            "resourceType",
+            {"type": "string", "enum": list(RESOURCE_TYPES)},
+            "only changes to this kind of resource",
+        ),
+        "ResourceIdFilter": query("resourceId", STRING, "only changes to this resource"),
+    }

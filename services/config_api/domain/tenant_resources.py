@@ -1,0 +1,154 @@
+"""A tenant's named email templates (with the seed's examples) and its inbound secrets' inputs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.config_api.domain.inputs import Conflict, InvalidInput, validation_details
+
+TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class NameTaken(Conflict):
+    """Another template of the tenant already has this name."""
+
+    code = "name_taken"
+
+
+class EmailTemplateInput(BaseModel):
+    """A named email template; ``subject`` and ``body`` use the workflow template syntax."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=TEMPLATE_NAME_PATTERN,
+        description="unique per tenant; what an email action's `template` names",
+        examples=["high-value-deal"],
+    )
+    # One header line: CR or LF would let a subject inject headers into the message.
+    subject: str = Field(min_length=1, max_length=998, pattern=r"^[^\r\n]*$")
+    body: str = Field(min_length=1, max_length=100_000)
+
+
+def parse_template(body: object) -> EmailTemplateInput:
+    try:
+        return EmailTemplateInput.model_validate(body)
+    except ValidationError as error:
+        raise InvalidInput("the email template is invalid", validation_details(error)) from None
+
+
+def new_template_id() -> str:
+    return f"tpl_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailTemplate:
+    """A stored template."""
+
+    id: str
+    tenant_id: str
+    content: EmailTemplateInput
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **self.content.model_dump(mode="json"),
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+            "createdBy": self.created_by,
+        }
+
+
+TEMPLATE_READ_ONLY_FIELDS = frozenset({"id", "createdAt", "updatedAt", "createdBy"})
+
+
+def merge_template(current: EmailTemplateInput, body: object) -> EmailTemplateInput:
+    """A partial update: the body's fields replace the current ones (server fields ignored)."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput(
+            "the body must be a JSON object", [{"path": "$", "message": "expected an object"}]
+        )
+    fields = {k: v for k, v in body.items() if k not in TEMPLATE_READ_ONLY_FIELDS}
+    return parse_template({**current.model_dump(), **fields})
+
+
+class InboundSecretInput(BaseModel):
+    """``PUT /api/inbound-secrets/{source}``: the shared secret; write-only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Visible ASCII only: bearer-style secrets travel in an HTTP header.
+    secret: str = Field(min_length=16, max_length=1024, pattern=r"^[\x21-\x7e]+$")
+
+
+def parse_secret(body: object) -> InboundSecretInput:
+    try:
+        return InboundSecretInput.model_validate(body)
+    except ValidationError as error:
+        # The details carry pydantic's messages only, which never quote the input.
+        raise InvalidInput("the inbound secret is invalid", validation_details(error)) from None
+
+
+EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
+    EmailTemplateInput(
+        name="high-value-deal",
+        subject="Big win: {{customerName}} accepted a ${{value}} deal",
+        body=(
+            "{{customerName}} accepted {{offerName}} for {{productName}} on {{marketplace}}.\n"
+            "Value: ${{value}} over {{duration}} months.\n\n"
+            "{{#if value > 100000}}\n"
+            "This is a high-value deal requiring executive approval.\n"
+            "{{else}}\n"
+            "Standard deal processing applies.\n"
+            "{{/if}}\n"
+        ),
+    ),
+    EmailTemplateInput(
+        name="renewal-reminder-internal",
+        subject="Renewal in {{daysUntilExpiry}} days: {{customerName}}",
+        body=(
+            "The contract {{contractId}} with {{customerName}} for {{productName}} ends on "
+            "{{contractEndDate}} ({{daysUntilExpiry}} days from now).\n\n"
+            "A renewal task and a draft renewal offer have been created. Please reach out to the "
+            "customer this week.\n"
+        ),
+    ),
+    EmailTemplateInput(
+        name="welcome-email",
+        subject="Welcome to {{productName}}, {{customerName}}!",
+        body=(
+            "Hello {{customerName}},\n\n"
+            "Thank you for subscribing to {{productName}} through {{marketplace}}. Your customer "
+            "success team will contact you shortly to schedule a kickoff call.\n\n"
+            "Welcome aboard!\n"
+        ),
+    ),
+    EmailTemplateInput(
+        name="welcome",
+        subject="Welcome, {{customerName}}",
+        body=(
+            "Hello {{customerName}},\n\n"
+            "Welcome! Everything you need to get started with {{productName}} is in your "
+            "account.\n"
+        ),
+    ),
+    EmailTemplateInput(
+        name="follow-up",
+        subject="How is {{productName}} working for you?",
+        body=(
+            "Hello {{customerName}},\n\n"
+            "A couple of days ago you started with {{productName}}. Is everything working as "
+            "expected? Just reply to this email if anything is unclear.\n"
+        ),
+    ),
+)
+"""The template names seed 000 uses, installed as editable examples for a tenant."""

@@ -1,0 +1,66 @@
+"""The config API's handlers: one plain async function per request, over repository protocols.
+
+They decide; the repositories (``adapters.postgres``) store, under the locks and in the
+transactions their docstrings promise.
+"""
+
+from services.config_api.handlers.audit import AuditReader, list_audit
+from services.config_api.handlers.executions import ExecutionReader, get_execution, list_executions
+from services.config_api.handlers.tenant_resources import (
+    EmailTemplateRepository,
+    InboundSecretRepository,
+    create_template,
+    delete_inbound_secret,
+    delete_template,
+    get_inbound_secret,
+    get_template,
+    inbound_source,
+    list_inbound_secrets,
+    list_templates,
+    set_inbound_secret,
+    update_template,
+)
+from services.config_api.handlers.workflows import (
+    WORKFLOW_STATUSES,
+    WorkflowRepository,
+    create_workflow,
+    delete_workflow,
+    duplicate_workflow,
+    get_version,
+    get_workflow,
+    list_versions,
+    list_workflows,
+    restore_version,
+    update_workflow,
+)
+
+__all__ = [
+    "WORKFLOW_STATUSES",
+    "AuditReader",
+    "EmailTemplateRepository",
+    "ExecutionReader",
+    "InboundSecretRepository",
+    "WorkflowRepository",
+    "create_template",
+    "create_workflow",
+    "delete_inbound_secret",
+    "delete_template",
+    "delete_workflow",
+    "duplicate_workflow",
+    "get_execution",
+    "get_inbound_secret",
+    "get_template",
+    "get_version",
+    "get_workflow",
+    "inbound_source",
+    "list_audit",
+    "list_executions",
+    "list_inbound_secrets",
+    "list_templates",
+    "list_versions",
+    "list_workflows",
+    "restore_version",
+    "set_inbound_secret",
+    "update_template",
+    "update_workflow",
+]
