@@ -9,6 +9,7 @@ travels in Kafka payloads.
 - ``actions``: the action catalogue, one schema per ``type``.
 - ``conditions``: rules and groups, ``evaluate`` and ``explain``.
 - ``templates``: ``render``, ``validate_template``, date math (``resolve_date``).
+- ``rendering``: ``render_action``, an action as it would be performed for an event.
 - ``limits``: every size limit a definition is held to.
 """
 
@@ -36,6 +37,7 @@ from shared.workflows.model import (
     WorkflowStatus,
     WorkflowUpdate,
 )
+from shared.workflows.rendering import RenderedAction, render_action
 from shared.workflows.templates import (
     DateExpressionError,
     Rendered,
@@ -57,6 +59,7 @@ __all__ = [
     "Explanation",
     "Operator",
     "Rendered",
+    "RenderedAction",
     "Rule",
     "RuleResult",
     "Schedule",
@@ -69,6 +72,7 @@ __all__ = [
     "explain",
     "parse_duration",
     "render",
+    "render_action",
     "render_date",
     "resolve_date",
     "validate_template",

@@ -9,6 +9,7 @@ from services.config_api.domain.audit import (
     AuditRecord,
     workflow_state,
 )
+from services.config_api.domain.dry_run import DryRunRequest, dry_run, parse_dry_run
 from services.config_api.domain.executions import EXECUTION_STATUSES, ExecutionRecord, StepRecord
 from services.config_api.domain.inputs import (
     Conflict,
@@ -59,6 +60,7 @@ __all__ = [
     "AuditRecord",
     "Conflict",
     "Cursor",
+    "DryRunRequest",
     "EmailTemplate",
     "EmailTemplateInput",
     "ExecutionRecord",
@@ -77,6 +79,7 @@ __all__ = [
     "check_json",
     "check_text",
     "copy_name",
+    "dry_run",
     "duplicate_definition",
     "json_path",
     "merge_patch",
@@ -84,6 +87,7 @@ __all__ = [
     "new_template_id",
     "new_workflow_id",
     "parse_definition",
+    "parse_dry_run",
     "parse_if_match",
     "parse_limit",
     "parse_patch",

@@ -31,6 +31,7 @@ from services.config_api.handlers.workflows import (
     list_versions,
     list_workflows,
     restore_version,
+    test_workflow,
     update_workflow,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "list_workflows",
     "restore_version",
     "set_inbound_secret",
+    "test_workflow",
     "update_template",
     "update_workflow",
 ]

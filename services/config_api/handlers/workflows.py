@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.config_api.domain import (
@@ -14,10 +15,12 @@ from services.config_api.domain import (
     Revision,
     VersionRecord,
     WorkflowRecord,
+    dry_run,
     duplicate_definition,
     merge_patch,
     new_workflow_id,
     parse_definition,
+    parse_dry_run,
     parse_if_match,
     parse_patch,
     stored_definition,
@@ -253,3 +256,19 @@ async def restore_version(
         return Revision(definition, change="restored", restored_from=number)
 
     return await repository.revise(principal.tenant_id, workflow_id, decide, actor=principal.actor)
+
+
+async def test_workflow(
+    repository: WorkflowRepository,
+    principal: Principal,
+    workflow_id: str,
+    body: object,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Dry run: each condition's result and the actions rendered, nothing performed; None when
+    the tenant has no such workflow."""
+    request = parse_dry_run(body)
+    record = await repository.get(principal.tenant_id, workflow_id)
+    if record is None:
+        return None
+    return dry_run(record, request.test_data, now)

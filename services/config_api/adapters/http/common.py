@@ -93,6 +93,17 @@ def _check_parameters(request: web.Request) -> web.Response | None:
     return None
 
 
+READING_POSTS = frozenset({"/api/workflows/{workflow_id}/test"})
+"""POST routes that change nothing (dry runs), open to read-only keys."""
+
+
+def _reads_only(request: web.Request) -> bool:
+    if request.method in READ_METHODS:
+        return True
+    resource = request.match_info.route.resource
+    return resource is not None and resource.canonical in READING_POSTS
+
+
 def middleware(authenticate: Authenticate) -> Middleware:
     @web.middleware
     async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -105,7 +116,7 @@ def middleware(authenticate: Authenticate) -> Middleware:
             return json_error(
                 401, "unauthorized", "a valid 'Authorization: Bearer <API key>' is required"
             )
-        if request.method not in READ_METHODS and not caller.can_write:
+        if not _reads_only(request) and not caller.can_write:
             return json_error(403, "forbidden", "this API key is read-only")
         request[PRINCIPAL] = caller
         try:

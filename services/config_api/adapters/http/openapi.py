@@ -129,6 +129,17 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 tag="workflows",
             ),
         },
+        "/api/workflows/{workflow_id}/test": {
+            "post": _operation(
+                "testWorkflow",
+                "Dry run: each condition's result and the actions rendered; nothing is performed",
+                ok=(200, "what the workflow would do with this data", "DryRunResult"),
+                errors=(400, 401, 404, 413, 422),
+                parameters=("WorkflowId",),
+                body="DryRunRequest",
+                tag="workflows",
+            ),
+        },
         "/api/workflows/{workflow_id}/versions": {
             "get": _operation(
                 "listWorkflowVersions",

@@ -122,7 +122,66 @@ def workflow_schemas(defs: dict[str, Schema], names: dict[str, str]) -> dict[str
 def api_schemas() -> dict[str, Schema]:
     """The schemas of what the API adds around the models: pages, records, errors."""
     template_fields = {"name": STRING, "subject": STRING, "body": STRING}
+    explained: Schema = {
+        "type": ["object", "null"],
+        "properties": {
+            "result": {"type": "boolean"},
+            "rules": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "path": STRING,
+                        "field": STRING,
+                        "operator": STRING,
+                        "value": ANY_JSON,
+                        "actual": ANY_JSON,
+                        "result": {"type": "boolean"},
+                    }
+                ),
+            },
+        },
+        "required": ["result", "rules"],
+    }
+    strings: Schema = {"type": "array", "items": STRING}
     return {
+        "DryRunRequest": {
+            **obj(
+                {
+                    "dryRun": {"type": "boolean", "const": True, "default": True},
+                    "testData": {"type": "object", "description": "the event's data"},
+                },
+                required=[],
+            ),
+            "additionalProperties": False,
+        },
+        "DryRunResult": obj(
+            {
+                "workflowId": STRING,
+                "version": {"type": "integer"},
+                "status": STRING,
+                "trigger": STRING,
+                "dryRun": {"type": "boolean", "const": True},
+                "executed": {"type": "boolean", "const": False},
+                "conditions": explained,
+                "wouldRun": {"type": "boolean"},
+                "actions": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "index": {"type": "integer"},
+                            "type": STRING,
+                            "conditions": explained,
+                            "wouldRun": {"type": "boolean"},
+                            "rendered": {"type": "object"},
+                            "missingVariables": strings,
+                            "unresolvedDates": strings,
+                        }
+                    ),
+                },
+                "missingVariables": strings,
+                "testedAt": TIMESTAMP,
+            }
+        ),
         "Error": obj(
             {
                 "error": obj(

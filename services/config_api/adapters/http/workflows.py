@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
 from services.config_api import handlers
@@ -87,6 +89,18 @@ async def duplicate(request: web.Request) -> web.Response:
     return _shown(record, 201) if record is not None else not_found("workflow")
 
 
+async def test(request: web.Request) -> web.Response:
+    body = await read_body(request) if request.can_read_body else None
+    result = await handlers.test_workflow(
+        api(request).workflows,
+        principal(request),
+        _workflow_id(request),
+        body,
+        datetime.now(UTC),
+    )
+    return web.json_response(result) if result is not None else not_found("workflow")
+
+
 async def list_versions(request: web.Request) -> web.Response:
     page = await handlers.list_versions(
         api(request).workflows,
@@ -148,6 +162,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put(workflow, update)
     router.add_delete(workflow, delete)
     router.add_post(workflow + "/duplicate", duplicate)
+    router.add_post(workflow + "/test", test)
     router.add_get(workflow + "/versions", list_versions)
     router.add_get(version, get_version)
     router.add_post(version + "/restore", restore)
