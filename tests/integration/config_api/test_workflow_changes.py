@@ -7,9 +7,13 @@ import asyncio
 
 import pytest
 
-from services.config_api.service import ConfigApiService
+from services.config_api import handlers
+from services.config_api.adapters.postgres import PostgresWorkflowRepository
+from services.config_api.service import ConfigApiService, migrate
+from services.config_api.settings import ConfigApiSettings
 from shared.postgres import Pool
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, PostgresSettings
+from shared.tenancy import Principal
 from tests.integration.config_api.support import (
     WEBHOOK_WORKFLOW,
     Client,
@@ -306,3 +310,41 @@ async def test_restoring_a_version_the_model_no_longer_accepts_is_a_422(
     )
     assert (status, error["error"]["code"]) == (422, "invalid_input")
     assert "$.retired" in [d["path"] for d in error["error"]["details"]]
+
+
+async def test_changes_committed_before_the_api_died_are_published_in_order_by_the_next_one(
+    pool: Pool,
+    tenant_id: str,
+    kafka_settings: KafkaSettings,
+    postgres_settings: PostgresSettings,
+) -> None:
+    """The API's own code path writes each change and its outbox record in one transaction; here
+    no relay runs afterwards, as if the process died between the commit and the publish."""
+    await migrate(pool)
+    principal = Principal(tenant_id=tenant_id, role="read-write", key_id=0)
+    repository = PostgresWorkflowRepository(changes_written=asyncio.Event(), pool=pool)
+    created = await handlers.create_workflow(repository, principal, WEBHOOK_WORKFLOW)
+    await handlers.update_workflow(
+        repository, principal, created.id, {"active": False}, if_match=None
+    )
+    await handlers.update_workflow(repository, principal, created.id, {"name": "v3"}, if_match=None)
+    key = f"{tenant_id}/{created.id}"
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1", key) == 3
+
+    restarted = ConfigApiService(
+        ConfigApiSettings(
+            host="127.0.0.1",
+            port=0,
+            kafka=kafka_settings,
+            postgres=postgres_settings,
+            outbox_poll_seconds=0.1,
+        )
+    )
+    async with restarted:
+        changes = await changelog_of(kafka_settings, key, until=3)
+
+    versions = [change.version for change in changes]
+    assert versions[:3] == [1, 2, 3]
+    assert versions == sorted(versions)
+    assert changes[1].workflow is not None
+    assert changes[1].workflow.status == "paused"
