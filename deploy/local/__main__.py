@@ -70,6 +70,7 @@ CHILDREN = [
 ]
 MIGRATIONS = [
     ("config_api", "services.config_api"),
+    ("matcher", "services.matcher"),
     ("executor", "services.executor"),
     ("scheduler", "services.scheduler"),
 ]

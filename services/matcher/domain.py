@@ -123,3 +123,26 @@ def execution_requests(event: CloudEvent, workflows: Iterable[Workflow]) -> list
         )
         for workflow in workflows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentKey:
+    """One subject's enrollment in a workflow that runs once per subject (seed 001)."""
+
+    tenant_id: str
+    workflow_id: str
+    subject: str
+    execution_id: str
+
+
+def enrollment_key(request: ExecutionRequest) -> EnrollmentKey | None:
+    """The enrollment ``request`` needs, or None when it may run every time.
+
+    ``enrollment: once`` means once per subject: the account or customer the event is about, its
+    envelope's ``subject``. An event without a subject names no one to enroll and always runs.
+    """
+    if request.workflow.enrollment != "once" or not request.event.subject:
+        return None
+    return EnrollmentKey(
+        request.tenant_id, request.workflow_id, request.event.subject, request.execution_id
+    )

@@ -6,7 +6,12 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.matcher.domain import WorkflowIndex, execution_requests
+from services.matcher.domain import (
+    EnrollmentKey,
+    WorkflowIndex,
+    enrollment_key,
+    execution_requests,
+)
 from shared.contracts import CloudEvent, ExecutionRequest
 
 
@@ -14,6 +19,12 @@ class ExecutionSink(Protocol):
     async def request(self, requests: Sequence[ExecutionRequest]) -> Awaitable[object]:
         """Hand ``requests`` to the broker in order; return what completes once it acknowledged
         every one of them (acks=all), or raises if it could not."""
+
+
+class Enrollments(Protocol):
+    async def enrolled(self, keys: Sequence[EnrollmentKey]) -> list[bool]:
+        """For each key, enroll its subject unless enrolled already; True where the key's own
+        execution is the one enrolled (the first, or a redelivery of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +36,18 @@ class Requested:
 
 
 async def request_executions(
-    workflows: WorkflowIndex, sink: ExecutionSink, event: CloudEvent
+    workflows: WorkflowIndex, sink: ExecutionSink, enrollments: Enrollments, event: CloudEvent
 ) -> Requested:
-    """Publish one request per workflow ``event`` triggers.
+    """Publish one request per workflow ``event`` triggers, once-per-subject workflows only for
+    a subject's first execution.
 
     A redelivered event yields requests with the same execution ids, which is how the executor
-    runs each of them at most once.
+    runs each of them at most once (and how a redelivery passes its own enrollment).
     """
     requests = execution_requests(event, workflows.matching(event))
+    keyed = [(request, enrollment_key(request)) for request in requests]
+    keys = [key for _, key in keyed if key is not None]
+    if keys:
+        admitted = iter(await enrollments.enrolled(keys))
+        requests = [request for request, key in keyed if key is None or next(admitted)]
     return Requested(requests, await sink.request(requests))

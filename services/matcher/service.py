@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.matcher.adapters.changelog import ChangelogReader
 from services.matcher.adapters.kafka import EventStream, KafkaExecutionSink, verify_copartitioned
+from services.matcher.adapters.postgres import PostgresEnrollments, migrate
 from services.matcher.settings import MatcherSettings
 from shared.clients import open_clients
 from shared.contracts import Topics
@@ -24,10 +25,9 @@ class MatcherService(Service):
         self.topics = Topics(settings.kafka.topic_prefix)
         self.workflows: ChangelogReader | None = None
         self._sink: KafkaExecutionSink | None = None
+        self._enrollments: PostgresEnrollments | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        # The pool is not used yet: enrollment state (seed 001) will live there, and readiness
-        # already depends on PostgreSQL.
         clients = await open_clients(
             stack,
             self.settings,
@@ -37,13 +37,15 @@ class MatcherService(Service):
                 self.topics.workflows_changelog,
                 self.topics.executions_requested,
             ],
+            migrate=migrate,
         )
         await verify_copartitioned(clients.producer, self.topics)
         self._sink = KafkaExecutionSink(clients.producer, self.topics.executions_requested)
+        self._enrollments = PostgresEnrollments(clients.pool)
         self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
-        if self._sink is None:
+        if self._sink is None or self._enrollments is None:
             raise RuntimeError("begin() runs only after connect() succeeded")
         consumer = make_consumer(
             self.settings.kafka, group_id=None, client_id=f"{self.name}-changelog"
@@ -57,7 +59,9 @@ class MatcherService(Service):
         data_dir = self.settings.data_dir
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="matcher-")))
-        stream = EventStream(self.settings, self.topics, workflows, self._sink, data_dir=data_dir)
+        stream = EventStream(
+            self.settings, self.topics, workflows, self._sink, self._enrollments, data_dir=data_dir
+        )
         stack.push_async_callback(stream.stop)  # also after a start that failed half-way
         await stream.start()
         self.spawn(stream.watch(), name="events.normalized stream")

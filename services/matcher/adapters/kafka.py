@@ -19,7 +19,12 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from services.matcher.adapters.changelog import ChangelogReader
-from services.matcher.handlers import ExecutionSink, Requested, request_executions
+from services.matcher.handlers import (
+    Enrollments,
+    ExecutionSink,
+    Requested,
+    request_executions,
+)
 from services.matcher.settings import MatcherSettings
 from shared.contracts import CloudEvent, ExecutionRequest, Topics
 from shared.kafka import decode, encode
@@ -128,6 +133,7 @@ class EventStream:
         topics: Topics,
         workflows: ChangelogReader,
         sink: ExecutionSink,
+        enrollments: Enrollments,
         *,
         data_dir: Path,
     ) -> None:
@@ -135,6 +141,7 @@ class EventStream:
         self._topic = topics.events_normalized
         self._workflows = workflows
         self._sink = sink
+        self._enrollments = enrollments
         self._max_in_flight = settings.max_events_in_flight
         self._failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         _configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
@@ -241,7 +248,9 @@ class EventStream:
             if workflows is None:
                 continue
             await in_flight.put(
-                _InFlight(record, event, await handle(workflows, self._sink, event))
+                _InFlight(
+                    record, event, await handle(workflows, self._sink, self._enrollments, event)
+                )
             )
 
     async def _ack_in_order(

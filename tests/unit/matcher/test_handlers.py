@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 
-from services.matcher.domain import WorkflowIndex
-from services.matcher.handlers import ExecutionSink, request_executions
+from services.matcher.domain import EnrollmentKey, WorkflowIndex
+from services.matcher.handlers import Enrollments, ExecutionSink, request_executions
 from shared.contracts import (
     CloudEvent,
     ExecutionRequest,
@@ -27,7 +27,23 @@ class RecordingSink(ExecutionSink):
         return self.delivered
 
 
-def active_workflow(workflow_id: str, version: int = 1) -> WorkflowChange:
+class InMemoryEnrollments(Enrollments):
+    def __init__(self) -> None:
+        self.enrolled_executions: dict[tuple[str, str, str], str] = {}
+
+    async def enrolled(self, keys: Sequence[EnrollmentKey]) -> list[bool]:
+        return [
+            self.enrolled_executions.setdefault(
+                (key.tenant_id, key.workflow_id, key.subject), key.execution_id
+            )
+            == key.execution_id
+            for key in keys
+        ]
+
+
+def active_workflow(
+    workflow_id: str, version: int = 1, *, enrollment: str = "every_time"
+) -> WorkflowChange:
     return WorkflowChange(
         tenant_id="acme",
         workflow_id=workflow_id,
@@ -37,6 +53,7 @@ def active_workflow(workflow_id: str, version: int = 1) -> WorkflowChange:
             trigger="contract.expiring",
             actions=[WebhookAction(type="webhook", url="https://hooks.example.com/a")],
             status="active",
+            enrollment=enrollment,
         ),
         changed_at=datetime(2026, 11, 21, tzinfo=UTC),
     )
@@ -49,7 +66,7 @@ async def test_each_triggered_workflow_gets_a_request_and_the_sinks_delivery_is_
     sink = RecordingSink()
     event = CloudEvent(id="evt_1", source="native", type="contract.expiring", tenantid="acme")
 
-    requested = await request_executions(index, sink, event)
+    requested = await request_executions(index, sink, InMemoryEnrollments(), event)
 
     assert [(r.workflow_id, r.workflow_version) for r in requested.requests] == [
         ("wf-a", 1),
@@ -63,7 +80,27 @@ async def test_an_event_that_triggers_nothing_hands_on_nothing() -> None:
     sink = RecordingSink()
     event = CloudEvent(id="evt_1", source="native", type="customer.created", tenantid="acme")
 
-    requested = await request_executions(WorkflowIndex(), sink, event)
+    requested = await request_executions(WorkflowIndex(), sink, InMemoryEnrollments(), event)
 
     assert requested.requests == []
     assert sink.batches == [[]]
+
+
+async def test_a_once_workflow_runs_for_each_subjects_first_event_only() -> None:
+    index = WorkflowIndex()
+    index.apply(active_workflow("wf-once", enrollment="once"))
+    index.apply(active_workflow("wf-every"))
+    enrollments = InMemoryEnrollments()
+
+    async def triggered(event_id: str, subject: str | None) -> list[str]:
+        event = CloudEvent(
+            id=event_id, source="native", type="contract.expiring", tenantid="acme", subject=subject
+        )
+        requested = await request_executions(index, RecordingSink(), enrollments, event)
+        return [request.workflow_id for request in requested.requests]
+
+    assert await triggered("e1", "account-1") == ["wf-once", "wf-every"]
+    assert await triggered("e2", "account-1") == ["wf-every"]
+    assert await triggered("e1", "account-1") == ["wf-once", "wf-every"]  # a redelivery of e1
+    assert await triggered("e3", "account-2") == ["wf-once", "wf-every"]
+    assert await triggered("e4", None) == ["wf-once", "wf-every"]  # no subject: no one to enroll
