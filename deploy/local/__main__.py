@@ -15,16 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import asyncpg
 
+from services.config_api.adapters.postgres import install_example_templates
 from shared import tenancy
 from shared.postgres import apply_migrations, create_pool
 from shared.settings import PostgresSettings
@@ -41,7 +44,13 @@ DEV_DEFAULTS = {
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
     "LOG_FORMAT": "text",
     "DEV_API_KEY": "dev-demo-key",
+    "HUBSPOT_CLIENT_SECRET": "dev-hubspot-client-secret",
+    "WEBHOOK_INBOUND_SECRET": "dev-inbound-webhook-secret",
 }
+SEED_WORKFLOWS = Path(__file__).with_name("seed_workflows.json")
+"""Seed 000's example workflows, verbatim; ``make run`` loads them into ``demo`` as drafts."""
+SHARED_SECRET_SOURCES: tuple[tenancy.InboundSource, ...] = ("aws", "azure", "salesforce", "native")
+"""Sources that authenticate with ``Authorization: Bearer <secret>`` (SPEC §2.2)."""
 
 
 @dataclass
@@ -127,6 +136,14 @@ class DevStack:
             await tenancy.create_api_key(
                 pool, "demo", raw_key=self.env["DEV_API_KEY"], label="make run"
             )
+            await install_example_templates(pool, "demo", actor="make run")
+            await tenancy.set_inbound_secret(
+                pool, "demo", "hubspot", self.env["HUBSPOT_CLIENT_SECRET"]
+            )
+            for source in SHARED_SECRET_SOURCES:
+                await tenancy.set_inbound_secret(
+                    pool, "demo", source, self.env["WEBHOOK_INBOUND_SECRET"]
+                )
         finally:
             await pool.close()
 
@@ -176,6 +193,23 @@ class DevStack:
             log.error("not ready after %.0fs: %s", within, ", ".join(c.name for c in pending))
         return not pending
 
+    async def load_seed_workflows(self) -> None:
+        """Create seed 000's examples in ``demo`` through the API, as drafts, unless a workflow
+        of the same name exists (a database kept from an earlier run)."""
+        base = f"http://127.0.0.1:{CHILDREN[0].port}/api/workflows"
+        headers = {"Authorization": f"Bearer {self.env['DEV_API_KEY']}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(base, params={"limit": "200"}) as response:
+                existing = {w["name"] for w in (await response.json())["items"]}
+            for workflow in json.loads(SEED_WORKFLOWS.read_text()):
+                if workflow["name"] in existing:
+                    continue
+                async with http.post(base, json={**workflow, "status": "draft"}) as response:
+                    if response.status != 201:
+                        log.error(
+                            "seed workflow %r refused: %s", workflow["name"], await response.text()
+                        )
+
     async def stop_children(self, grace: float = 25.0) -> None:
         running = [c.process for c in CHILDREN if c.process and c.process.returncode is None]
         for process in running:
@@ -208,7 +242,7 @@ class DevStack:
                 for c in CHILDREN
             ),
             f"  kafka       {self.env['KAFKA_BOOTSTRAP_SERVERS']}",
-            f"  tenant      demo, API key {key}",
+            f"  tenant      demo, API key {key}; seed 000's example workflows loaded as drafts",
             "",
             "Try it: create a workflow, then send it an event.",
             f"  curl -s -X POST http://127.0.0.1:{CHILDREN[0].port}/api/workflows \\",
@@ -232,6 +266,7 @@ class DevStack:
             await self.prepare_database()
             supervisors = [asyncio.create_task(self.supervise(c)) for c in CHILDREN]
             if await self.wait_ready():
+                await self.load_seed_workflows()
                 print(self.banner(), flush=True)
             await self.stopping.wait()
             log.info("stopping")
