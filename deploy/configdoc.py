@@ -26,8 +26,16 @@ SERVICES: list[tuple[str, type[BaseSettings]]] = [
 
 LOCAL_STACK = [
     ("DEV_API_KEY", "dev-demo-key", "API key of the `demo` tenant that `make run` creates"),
-    ("HUBSPOT_CLIENT_SECRET", "dev-hubspot-client-secret", "the `demo` tenant's HubSpot app secret (inbound signature checks)"),
-    ("WEBHOOK_INBOUND_SECRET", "dev-inbound-webhook-secret", "the `demo` tenant's shared secret for aws, azure, salesforce and native webhooks (`Authorization: Bearer`)"),
+    (
+        "HUBSPOT_CLIENT_SECRET",
+        "dev-hubspot-client-secret",
+        "the `demo` tenant's HubSpot app secret (inbound signature checks)",
+    ),
+    (
+        "WEBHOOK_INBOUND_SECRET",
+        "dev-inbound-webhook-secret",
+        "the `demo` tenant's shared secret for aws, azure, salesforce and native webhooks (`Authorization: Bearer`)",
+    ),
     ("KAFKA_BOOTSTRAP_SERVERS", "(unset: start the embedded broker on 127.0.0.1:9092)", ""),
     ("DATABASE_URL", "(unset or unreachable: start an embedded PostgreSQL)", ""),
     ("TEST_KAFKA_BOOTSTRAP_SERVERS", "(unset: the tests start an embedded broker)", "tests only"),
