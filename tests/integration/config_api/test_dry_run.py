@@ -9,41 +9,10 @@ import pytest
 from services.config_api.service import ConfigApiService
 from shared.postgres import Pool
 from tests.integration.config_api.support import Client, key_for
+from tests.unit.workflows.test_seed_examples import HIGH_VALUE_DEAL_ALERT
 
 pytestmark = pytest.mark.integration
 
-HIGH_VALUE_DEAL_ALERT = """{
-  "name": "High-Value Deal Alert",
-  "trigger": "private_offer.accepted",
-  "conditions": {
-    "logic": "AND",
-    "rules": [
-      { "field": "value", "operator": "greater_than", "value": 100000 },
-      { "field": "vendor", "operator": "equals", "value": "aws" }
-    ]
-  },
-  "actions": [
-    {
-      "type": "slack",
-      "channel": "#sales-wins",
-      "message": "🎉 Big Win! {{customerName}} - ${{value}}"
-    },
-    {
-      "type": "email",
-      "to": ["sales-leadership@company.com"],
-      "template": "high-value-deal"
-    },
-    {
-      "type": "salesforce_create",
-      "object": "Opportunity",
-      "mapping": {
-        "Name": "{{customerName}} - {{productName}}",
-        "Amount": "{{value}}",
-        "StageName": "Closed Won"
-      }
-    }
-  ]
-}"""
 
 SEED_DRY_RUN = {
     "dryRun": True,
