@@ -21,6 +21,7 @@ from services.executor.domain import (
     resume_point,
 )
 from shared.contracts import ExecutionDeadLetter, ExecutionRequest
+from shared.contracts.errors import validation_details
 from shared.contracts.workflows import Action
 from shared.workflows import evaluate
 
@@ -83,11 +84,7 @@ async def accept_execution_record(
             raise ValueError("the record has no value")
         request = ExecutionRequest.model_validate_json(value)
     except (ValidationError, ValueError) as error:
-        details = (
-            [{"path": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
-            if isinstance(error, ValidationError)
-            else []
-        )
+        details = validation_details(error) if isinstance(error, ValidationError) else []
         letter = ExecutionDeadLetter(
             request=None,
             received=(value or b"").decode("utf-8", errors="replace"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AsyncExitStack
 
@@ -72,18 +71,12 @@ class ExecutorService(Service):
             actions=action_registry(webhook=self._webhooks),
             dead_letters=self.dead_letters,
         )
-        loop = ConsumerLoop(consumer, handle, name="executions.requested")
+        loop = ConsumerLoop(
+            consumer,
+            handle,
+            name="executions.requested",
+            grace_seconds=self.settings.shutdown_grace_seconds,
+        )
         await loop.start()
-        consuming = self.spawn(loop.run(), name="executions.requested consumer")
-        stack.push_async_callback(self._stop_consuming, loop, consuming)
-
-    async def _stop_consuming(self, loop: ConsumerLoop, consuming: asyncio.Task[None]) -> None:
-        stopping = asyncio.create_task(loop.stop())
-        _, pending = await asyncio.wait({consuming}, timeout=self.settings.shutdown_grace_seconds)
-        if pending:
-            log.warning(
-                "batch in flight abandoned after the grace period; it will be redelivered",
-                extra={"grace_seconds": self.settings.shutdown_grace_seconds},
-            )
-            consuming.cancel()
-        await stopping
+        stack.push_async_callback(loop.stop)
+        self.spawn(loop.run(), name="executions.requested consumer")

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from shared.contracts import CloudEvent, TriggerType
 from shared.contracts.envelope import TENANT_ID_PATTERN
+from shared.contracts.errors import validation_details
 
 NATIVE_SOURCE = "native"
 
@@ -55,15 +56,8 @@ class NativeEvent(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
 
 
-def _path(prefix: str, location: tuple[int | str, ...]) -> str:
-    path = prefix
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def _problems(error: ValidationError, prefix: str) -> list[Problem]:
-    return [Problem(_path(prefix, tuple(e["loc"])), e["msg"]) for e in error.errors()]
+    return [Problem(d["path"], d["message"]) for d in validation_details(error, prefix=prefix)]
 
 
 def derived_event_id(

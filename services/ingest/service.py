@@ -60,7 +60,12 @@ class IngestService(Service):
             group_id=self.settings.consumer_group,
             client_id=self.name,
         )
-        loop = ConsumerLoop(consumer, inbound_record_handler(self.sink), name="events.inbound")
+        loop = ConsumerLoop(
+            consumer,
+            inbound_record_handler(self.sink),
+            name="events.inbound",
+            grace_seconds=self.settings.shutdown_grace_seconds,
+        )
         await loop.start()
         stack.push_async_callback(loop.stop)
         self.spawn(loop.run(), name="events.inbound consumer")

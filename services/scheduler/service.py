@@ -57,6 +57,7 @@ class ScheduleService(Service):
             consumer,
             changelog_record_handler(self._store, self.clock),
             name="workflows.changelog",
+            grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await changelog.start()
         stack.push_async_callback(changelog.stop)

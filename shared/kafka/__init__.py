@@ -153,24 +153,35 @@ class ConsumerLoop:
     Offsets are committed only after ``handle`` returned for every partition in the batch, so a
     crash redelivers what was not finished (at-least-once). ``handle`` owns poison messages: it
     dead-letters what it cannot process; if it raises, the loop stops and the service fails.
-    ``stop()`` lets the batch in flight finish, commits it, and leaves the group.
+    ``stop()`` lets the batch in flight finish within ``grace_seconds`` and commits it; a batch
+    still running then is cancelled uncommitted (it is redelivered and, with idempotent
+    handlers, resumes where it stopped). Then the consumer leaves the group.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, handle: RecordHandler, *, name: str) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle: RecordHandler,
+        *,
+        name: str,
+        grace_seconds: float = 20.0,
+    ) -> None:
         self._consumer = consumer
         self._handle = handle
         self.name = name
+        self._grace_seconds = grace_seconds
         self._stopping = asyncio.Event()
         self._done = asyncio.Event()
         self._started = False
-        self._running = False
+        self._running: asyncio.Task[object] | None = None
 
     async def start(self) -> None:
         await self._consumer.start()
         self._started = True
 
     async def run(self) -> None:
-        self._running = True
+        """Consume until ``stop()``; raises what ``handle`` raises."""
+        self._running = asyncio.current_task()
         try:
             while not self._stopping.is_set():
                 batch = await self._consumer.getmany(timeout_ms=200)
@@ -192,12 +203,23 @@ class ConsumerLoop:
             )
 
     async def stop(self) -> None:
-        """Finish the batch in flight, commit it, leave the group. Idempotent."""
+        """Finish (or, past the grace period, abandon) the batch in flight; leave the group.
+
+        Idempotent, and safe before ``start``.
+        """
         self._stopping.set()
         if not self._started:
             return
         self._started = False
-        if self._running:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), timeout=30)
+        running = self._running
+        if running is not None and not running.done():
+            try:
+                await asyncio.wait_for(self._done.wait(), timeout=self._grace_seconds)
+            except TimeoutError:
+                log.warning(
+                    "batch in flight abandoned after the grace period; it will be redelivered",
+                    extra={"loop": self.name, "grace_seconds": self._grace_seconds},
+                )
+                running.cancel()
+                await self._done.wait()
         await self._consumer.stop()

@@ -51,6 +51,12 @@ class ApiError(Exception):
         self.details = details
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None when there is none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 async def read_json(request: web.Request) -> object:
     """The request body as JSON, or ``ApiError`` 400 ``invalid_json`` saying where it broke."""
     raw = await request.read()

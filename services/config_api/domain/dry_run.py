@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.config_api.domain.inputs import InvalidInput, json_path
+from services.config_api.domain.inputs import InvalidInput, validation_details
 from services.config_api.domain.workflows import WorkflowRecord
 from shared.workflows import Explanation, explain, render_action
 
@@ -37,10 +37,7 @@ def parse_dry_run(body: object) -> DryRunRequest:
     try:
         return DryRunRequest.model_validate(body if body is not None else {})
     except ValidationError as error:
-        details = [
-            {"path": json_path(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()
-        ]
-        raise InvalidInput("the dry run request is invalid", details) from None
+        raise InvalidInput("the dry run request is invalid", validation_details(error)) from None
 
 
 def _explained(explanation: Explanation | None) -> dict[str, Any] | None:

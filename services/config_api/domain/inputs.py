@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared.contracts import WorkflowDefinition
+from shared.contracts.errors import MAX_DETAILS, json_path, validation_details
 
-MAX_DETAILS = 20
-"""Most problems one error lists: enough to fix a body, bounded for a hostile one."""
+__all__ = ["json_path", "validation_details"]  # re-exported for the rest of the domain
 
 
 class InvalidInput(Exception):
@@ -40,22 +39,6 @@ class VersionConflict(Conflict):
     """The caller edited a version that is no longer the current one."""
 
     code = "version_conflict"
-
-
-def json_path(location: Iterable[int | str]) -> str:
-    path = "$"
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def validation_details(
-    error: ValidationError, root: tuple[int | str, ...] = ()
-) -> list[dict[str, str]]:
-    return [
-        {"path": json_path(root + tuple(e["loc"])), "message": e["msg"]}
-        for e in error.errors()[:MAX_DETAILS]
-    ]
 
 
 def parse_definition(body: object) -> WorkflowDefinition:

@@ -8,16 +8,10 @@ from aiohttp import web
 
 from services.ingest.domain import Rejected
 from services.ingest.handlers import EventSink, accept_http_events
-from shared.observability import json_error, read_json
+from shared.observability import bearer_token, json_error, read_json
 from shared.tenancy import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal | None]]
-
-
-def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def add_routes(

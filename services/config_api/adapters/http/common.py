@@ -21,7 +21,7 @@ from services.config_api.domain import (
     check_text,
     parse_limit,
 )
-from shared.observability import ApiError, json_error, read_json
+from shared.observability import ApiError, bearer_token, json_error, read_json
 from shared.tenancy import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal | None]]
@@ -109,9 +109,8 @@ def middleware(authenticate: Authenticate) -> Middleware:
     async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
             return await handler(request)
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        caller = await authenticate(token) if scheme.lower() == "bearer" and token else None
+        token = bearer_token(request)
+        caller = await authenticate(token) if token else None
         if caller is None:
             return json_error(
                 401, "unauthorized", "a valid 'Authorization: Bearer <API key>' is required"
