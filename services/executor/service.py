@@ -78,5 +78,4 @@ class ExecutorService(Service):
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await loop.start()
-        stack.push_async_callback(loop.stop)
-        self.spawn(loop.run(), name="executions.requested consumer")
+        self.run_in_background(loop, stack)

@@ -13,7 +13,7 @@ from services.executor.handlers import (
     accept_execution_record,
 )
 from shared.contracts import ExecutionDeadLetter, Topics
-from shared.kafka import RecordHandler, encode
+from shared.kafka import Outgoing, RecordHandler, publish_all
 from shared.observability import instrumented
 
 EXECUTIONS_FINISHED = Counter(
@@ -36,8 +36,8 @@ class KafkaDeadLetters(DeadLetterSink):
     async def dead_letter(self, letter: ExecutionDeadLetter, key: bytes | None) -> None:
         if self.producer is None:
             raise RuntimeError("dead letter sent before the service connected to Kafka")
-        await self.producer.send_and_wait(
-            self._topics.executions_deadletter, encode(letter), key=key
+        await publish_all(
+            self.producer, [Outgoing.of(self._topics.executions_deadletter, letter, key)]
         )
         EXECUTIONS_DEADLETTERED.labels(str(letter.error.get("code"))).inc()
 
