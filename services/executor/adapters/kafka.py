@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 
-from services.executor.domain import ExecutionStatus
+from services.executor.domain import ExecutionStatus, RetryPolicy
 from services.executor.handlers import (
     ActionRegistry,
     DeadLetterSink,
@@ -43,7 +43,11 @@ class KafkaDeadLetters(DeadLetterSink):
 
 
 def execution_record_handler(
-    *, store: ExecutionStore, actions: ActionRegistry, dead_letters: DeadLetterSink
+    *,
+    store: ExecutionStore,
+    actions: ActionRegistry,
+    dead_letters: DeadLetterSink,
+    retry: RetryPolicy,
 ) -> RecordHandler:
     """The ``ConsumerLoop`` handler for ``executions.requested``: each partition's records in
     order, one execution at a time (partitions run concurrently)."""
@@ -51,7 +55,7 @@ def execution_record_handler(
     @instrumented("executions.requested")
     async def accept(value: bytes | None, key: bytes | None) -> ExecutionStatus | None:
         return await accept_execution_record(
-            value, key, store=store, actions=actions, dead_letters=dead_letters
+            value, key, store=store, actions=actions, dead_letters=dead_letters, retry=retry
         )
 
     async def handle(_tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
