@@ -3,23 +3,56 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
 
-from services.scheduler.adapters.kafka import KafkaEventPublisher, changelog_record_handler
-from services.scheduler.adapters.postgres import PostgresScheduleStore, migrate
-from services.scheduler.adapters.ticks import TickLoop, cron_job
-from services.scheduler.domain import Clock, system_clock
+from aiokafka import AIOKafkaConsumer
+
+from services.scheduler.adapters.jobs import (
+    contract_job,
+    cron_job,
+    gauge_job,
+    summary_job,
+    tenant_clock_job,
+    timer_job,
+)
+from services.scheduler.adapters.kafka import (
+    ChangelogReader,
+    KafkaDeadLetters,
+    KafkaEventPublisher,
+    KafkaRequestPublisher,
+    changelog_record_handler,
+    deferred_record_handler,
+    event_record_handler,
+)
+from services.scheduler.adapters.postgres import (
+    PostgresChangelogProgress,
+    PostgresContractStore,
+    PostgresRevenue,
+    PostgresScheduleStore,
+    PostgresTenantZones,
+    PostgresTimerStore,
+    migrate,
+)
+from services.scheduler.adapters.ticks import TickLoop
+from services.scheduler.domain import Clock, marks_of, system_clock
 from services.scheduler.settings import SchedulerSettings
-from shared.clients import open_clients
+from shared.clients import Clients, open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
 from shared.lifecycle import Service
 
 
 class ScheduleService(Service):
-    """Learns cron schedules from ``workflows.changelog`` and fires their slots on time.
+    """Fires time events and durable timers on time.
 
-    Any number of replicas may run against one database: each due slot is fired by exactly one
-    of them. ``clock`` decides when a slot is due; tests pass a clock they move by hand.
+    - cron slots of the ``schedule.cron`` workflows it learns from ``workflows.changelog``;
+    - ``contract.expiring`` / ``contract.expired`` from the contracts it learns from
+      ``events.normalized``, and each tenant's ``revenue.daily_summary``;
+    - the executions parked on ``executions.deferred``, handed back on ``executions.requested``.
+
+    Any number of replicas may run against one database: each due item is claimed by exactly
+    one of them, and every event id is deterministic. ``clock`` decides what is due; tests pass
+    a clock they move by hand.
     """
 
     name = "scheduler"
@@ -29,49 +62,149 @@ class ScheduleService(Service):
         self.settings = settings
         self.topics = Topics(settings.kafka.topic_prefix)
         self.clock = clock
-        self.publisher = KafkaEventPublisher(self.topics)
-        self._store: PostgresScheduleStore | None = None
+        self.marks = marks_of(settings.contract_thresholds)
+        self.events = KafkaEventPublisher(self.topics)
+        self.requests = KafkaRequestPublisher(self.topics)
+        self.dead_letters = KafkaDeadLetters(self.topics)
+        self._clients: Clients | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
         clients = await open_clients(
             stack,
             self.settings,
             name=self.name,
-            topics=[self.topics.workflows_changelog, self.topics.events_normalized],
+            topics=[
+                self.topics.workflows_changelog,
+                self.topics.events_normalized,
+                self.topics.executions_deferred,
+                self.topics.executions_requested,
+                self.topics.executions_deadletter,
+            ],
             migrate=migrate,
         )
-        self._store = PostgresScheduleStore(clients.pool)
-        self.publisher.producer = clients.producer
+        for producing in (self.events, self.requests, self.dead_letters):
+            producing.producer = clients.producer
+        progress = PostgresChangelogProgress(clients.pool, topic=self.topics.workflows_changelog)
+        await progress.add_partitions(
+            await clients.producer.partitions_for(self.topics.workflows_changelog)
+        )
+        self._clients = clients
         self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
-        if self._store is None:
+        if self._clients is None:
             raise RuntimeError("begin() before connect()")
-        consumer = make_consumer(
-            self.settings.kafka,
-            self.topics.workflows_changelog,
-            group_id=self.settings.consumer_group,
-            client_id=self.name,
-        )
-        changelog = ConsumerLoop(
-            consumer,
-            changelog_record_handler(self._store, self.clock),
-            name="workflows.changelog",
-            grace_seconds=self.settings.shutdown_grace_seconds,
-        )
-        await changelog.start()
-        self.run_in_background(changelog, stack)
+        settings = self.settings
+        pool = self._clients.pool
+        grace = settings.shutdown_grace_seconds
+        schedules = PostgresScheduleStore(pool, changelog_topic=self.topics.workflows_changelog)
+        timers = PostgresTimerStore(pool)
+        contracts = PostgresContractStore(pool)
+        revenue = PostgresRevenue(pool)
+        zones = PostgresTenantZones(pool)
 
-        ticks = TickLoop(
-            [
-                cron_job(
-                    self._store,
-                    self.publisher,
-                    self.clock,
-                    batch_size=self.settings.fire_batch_size,
-                )
-            ],
-            interval=self.settings.tick_seconds,
-            grace_seconds=self.settings.shutdown_grace_seconds,
+        fire_timers = timer_job(
+            timers,
+            self.requests,
+            self.clock,
+            batch_size=settings.timer_batch_size,
+            max_sleep=settings.timer_max_sleep_seconds,
         )
-        self.run_in_background(ticks, stack)
+        timer_loop = TickLoop(
+            [("timers", fire_timers)],
+            retry_seconds=settings.timer_max_sleep_seconds,
+            name="timers",
+            grace_seconds=grace,
+        )
+
+        def timer_stored(due_at: datetime) -> None:
+            timer_loop.run_soon(fire_timers, within=(due_at - self.clock()).total_seconds())
+
+        at = settings.daily_summary_time
+        time_events = TickLoop(
+            [
+                (
+                    "cron",
+                    cron_job(
+                        schedules,
+                        self.events,
+                        self.clock,
+                        batch_size=settings.fire_batch_size,
+                        misfire_grace=timedelta(seconds=settings.cron_misfire_grace_seconds),
+                        every=settings.tick_seconds,
+                    ),
+                ),
+                (
+                    "tenant clocks",
+                    tenant_clock_job(
+                        revenue, zones, self.clock, at=at, every=settings.contract_scan_seconds
+                    ),
+                ),
+                (
+                    "contracts",
+                    contract_job(
+                        contracts,
+                        self.events,
+                        zones,
+                        self.clock,
+                        marks=self.marks,
+                        batch_size=settings.contract_batch_size,
+                        every=settings.contract_scan_seconds,
+                    ),
+                ),
+                (
+                    "daily summaries",
+                    summary_job(
+                        revenue,
+                        self.events,
+                        self.clock,
+                        at=at,
+                        batch_size=settings.contract_batch_size,
+                        retention_days=settings.revenue_retention_days,
+                        every=settings.contract_scan_seconds,
+                    ),
+                ),
+                ("gauges", gauge_job(pool, every=settings.gauge_seconds)),
+            ],
+            retry_seconds=settings.tick_seconds,
+            name="time events",
+            grace_seconds=grace,
+        )
+
+        consumers = [
+            ChangelogReader(
+                self._consumer(self.topics.workflows_changelog, settings.consumer_group),
+                changelog_record_handler(schedules, self.clock),
+                PostgresChangelogProgress(pool, topic=self.topics.workflows_changelog),
+                clock=self.clock,
+                check_seconds=settings.changelog_check_seconds,
+                grace_seconds=grace,
+            ),
+            ConsumerLoop(
+                self._consumer(self.topics.events_normalized, settings.events_consumer_group),
+                event_record_handler(
+                    contracts=contracts,
+                    revenue=revenue,
+                    zones=zones,
+                    clock=self.clock,
+                    marks=self.marks,
+                    revenue_types=settings.revenue_event_types,
+                ),
+                name="events.normalized",
+                grace_seconds=grace,
+            ),
+            ConsumerLoop(
+                self._consumer(self.topics.executions_deferred, settings.timers_consumer_group),
+                deferred_record_handler(timers, self.dead_letters, timer_stored),
+                name="executions.deferred",
+                grace_seconds=grace,
+            ),
+        ]
+        for consumer in consumers:
+            await consumer.start()
+            self.run_in_background(consumer, stack)
+        self.run_in_background(time_events, stack)
+        self.run_in_background(timer_loop, stack)
+
+    def _consumer(self, topic: str, group: str) -> AIOKafkaConsumer:
+        return make_consumer(self.settings.kafka, topic, group_id=group, client_id=self.name)

@@ -57,13 +57,27 @@ _CAMEL_CASE = ConfigDict(
 )
 
 
-class Schedule(BaseModel):
-    """When a ``schedule.cron`` workflow fires: a five-field cron expression in an IANA zone."""
+CatchUp = Literal["skip", "once"]
+"""What a cron schedule does about a slot the scheduler missed (it was down or far behind):
+``once`` fires the first missed slot once, late; ``skip`` fires nothing until the next slot."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class Schedule(BaseModel):
+    """When a ``schedule.cron`` workflow fires: a five-field cron expression in an IANA zone.
+
+    ``catchUp`` says what happens to a slot missed while the scheduler was down: ``once`` (the
+    default) fires one late event for all the slots missed, ``skip`` fires none.
+    """
+
+    model_config = _CAMEL_CASE
 
     cron: str = Field(min_length=9, max_length=120, examples=["0 9 * * 1-5"])
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Paris"])
+    catch_up: CatchUp = Field(
+        default="once",
+        alias="catchUp",
+        description="after downtime: fire one late event for the missed slots, or skip them",
+    )
 
     @field_validator("cron")
     @classmethod

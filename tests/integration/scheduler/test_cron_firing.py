@@ -189,12 +189,14 @@ async def test_a_due_slot_fires_one_schedule_cron_event_for_the_workflow(
     assert event.time == FIRST_SLOT
     assert event.data == {
         "workflowId": "wf-digest",
+        "workflowVersion": 1,
         "scheduledFor": "2030-01-07T10:01:00Z",
         "cron": "* * * * *",
         "timezone": "Europe/Paris",
+        "late": False,
     }
     assert ready == 200
-    assert "scheduler_cron_events_fired_total" in metrics
+    assert 'scheduler_time_events_emitted_total{type="schedule.cron"}' in metrics
     assert "scheduler_cron_lateness_seconds_bucket" in metrics
 
 

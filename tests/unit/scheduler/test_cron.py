@@ -1,4 +1,5 @@
-"""Cron date math across zones and DST, the missed-slot rule, events, changelog versions."""
+"""Cron date math across zones and DST, the missed-slot rules (catchUp), events, changelog
+versions."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from services.scheduler.domain import (
     schedule_record,
 )
 from shared.contracts import WorkflowChange
+from shared.workflows.model import CatchUp
 
 NEW_YORK = "America/New_York"
+PARIS = "Europe/Paris"
+GRACE = timedelta(seconds=60)
 
 
 def utc(
@@ -80,6 +84,36 @@ def test_from_inside_the_repeated_hour_a_passed_first_occurrence_is_not_fired_ag
     )
 
 
+def test_paris_spring_forward_a_time_in_the_gap_fires_when_the_gap_ends() -> None:
+    # 2026-03-29 02:00 CET jumps to 03:00 CEST: 02:30 does not exist that day.
+    slots = upcoming(CronSpec("30 2 * * *", PARIS), utc(2026, 3, 28, 12), 3)
+    assert slots == [utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30), utc(2026, 3, 31, 0, 30)]
+
+
+def test_paris_fall_back_a_time_in_the_overlap_fires_once() -> None:
+    # 2026-10-25 03:00 CEST falls back to 02:00 CET: 02:30 happens twice that day.
+    slots = upcoming(CronSpec("30 2 * * *", PARIS), utc(2026, 10, 24, 12), 3)
+    assert slots == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "changes_at"),
+    [
+        (NEW_YORK, utc(2026, 3, 8, 5), utc(2026, 3, 8, 7)),
+        (NEW_YORK, utc(2026, 11, 1, 4), utc(2026, 11, 1, 6)),
+        (PARIS, utc(2026, 3, 29, 0), utc(2026, 3, 29, 1)),
+        (PARIS, utc(2026, 10, 25, 0), utc(2026, 10, 25, 1)),
+    ],
+    ids=["new-york-spring", "new-york-fall", "paris-spring", "paris-fall"],
+)
+def test_hourly_slots_are_real_hours_across_every_change(
+    zone: str, start: datetime, changes_at: datetime
+) -> None:
+    slots = upcoming(CronSpec("0 * * * *", zone), start, 4)
+    assert [b - a for a, b in pairwise(slots)] == [timedelta(hours=1)] * 3
+    assert slots[0] <= changes_at <= slots[-1]
+
+
 def test_an_interval_keeps_its_real_spacing_across_the_overlap() -> None:
     slots = upcoming(CronSpec("*/30 * * * *", NEW_YORK), utc(2026, 11, 1, 4, 50), 5)
     assert [b - a for a, b in pairwise(slots)] == [timedelta(minutes=30)] * 4
@@ -90,22 +124,48 @@ def test_a_rare_slot_is_found_years_ahead() -> None:
     assert next_fire_after(CronSpec("0 0 29 2 *", "UTC"), utc(2026, 1, 1)) == utc(2028, 2, 29)
 
 
-def schedule(next_fire_at: datetime, cron: str = "0 * * * *") -> CronSchedule:
+def schedule(
+    next_fire_at: datetime, cron: str = "0 * * * *", catch_up: CatchUp = "once"
+) -> CronSchedule:
     return CronSchedule(
         workflow_id="wf-1",
         tenant_id="acme",
         version=3,
-        spec=CronSpec(cron, "Europe/Paris"),
+        spec=CronSpec(cron, "Europe/Paris", catch_up),
         next_fire_at=next_fire_at,
     )
 
 
-def test_missed_slots_fire_once_then_the_schedule_resumes_after_now() -> None:
+def test_missed_slots_fire_once_late_then_the_schedule_resumes_after_now() -> None:
     due = schedule(utc(2026, 1, 5, 10))
-    firing = fire(due, now=utc(2026, 1, 5, 13, 20))
+    firing = fire(due, now=utc(2026, 1, 5, 13, 20), misfire_grace=GRACE)
+    assert firing.event is not None
     assert firing.event.time == utc(2026, 1, 5, 10)
+    assert firing.event.data["late"] is True
     assert firing.next_fire_at == utc(2026, 1, 5, 14)
     assert firing.lateness == timedelta(hours=3, minutes=20)
+
+
+def test_with_catch_up_skip_missed_slots_fire_nothing_and_the_schedule_resumes_after_now() -> None:
+    firing = fire(
+        schedule(utc(2026, 1, 5, 10), catch_up="skip"),
+        now=utc(2026, 1, 5, 13, 20),
+        misfire_grace=GRACE,
+    )
+    assert firing.event is None
+    assert firing.next_fire_at == utc(2026, 1, 5, 14)
+
+
+@pytest.mark.parametrize("catch_up", ["once", "skip"])
+def test_a_slot_fired_within_the_grace_is_on_time_whatever_the_policy(catch_up: CatchUp) -> None:
+    firing = fire(
+        schedule(utc(2026, 1, 5, 10), catch_up=catch_up),
+        now=utc(2026, 1, 5, 10, 0, 59),
+        misfire_grace=GRACE,
+    )
+    assert firing.event is not None
+    assert firing.event.data["late"] is False
+    assert firing.next_fire_at == utc(2026, 1, 5, 11)
 
 
 def test_the_event_names_the_workflow_and_the_slot() -> None:
@@ -118,9 +178,11 @@ def test_the_event_names_the_workflow_and_the_slot() -> None:
     )
     assert event.data == {
         "workflowId": "wf-1",
+        "workflowVersion": 3,
         "scheduledFor": "2026-01-05T10:00:00Z",
         "cron": "0 * * * *",
         "timezone": "Europe/Paris",
+        "late": False,
     }
 
 
@@ -166,9 +228,15 @@ def test_an_active_cron_workflow_is_scheduled_from_now() -> None:
         workflow_id="wf-1",
         tenant_id="acme",
         version=2,
-        spec=CronSpec("0 9 * * *", "Europe/Paris"),
+        spec=CronSpec("0 9 * * *", "Europe/Paris", "once"),
         next_fire_at=utc(2026, 1, 6, 8),
     )
+
+
+def test_the_catch_up_policy_comes_from_the_workflow() -> None:
+    skipping = workflow(schedule={"cron": "0 9 * * *", "catchUp": "skip"})
+    record = schedule_record(change(2, skipping), now=NOW)
+    assert record.spec == CronSpec("0 9 * * *", "UTC", "skip")
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""The scheduler's handlers: learn schedules from changelog records, fire the due slots."""
+"""Cron: learn schedules from changelog records, fire the due slots."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.scheduler.domain import (
@@ -15,7 +15,8 @@ from services.scheduler.domain import (
     latest_per_workflow,
     schedule_record,
 )
-from shared.contracts import CloudEvent, WorkflowChange
+from services.scheduler.handlers.ports import EventPublisher
+from shared.contracts import WorkflowChange
 
 
 class DueSchedules(Protocol):
@@ -35,13 +36,8 @@ class ScheduleStore(Protocol):
 
     def claim_due(self, now: datetime, limit: int) -> AbstractAsyncContextManager[DueSchedules]:
         """Claim up to ``limit`` schedules due at ``now``, earliest first, skipping those another
-        claim holds. Leaving the context without error commits the advances; an error undoes them,
-        leaving the schedules due."""
-
-
-class EventPublisher(Protocol):
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        """Return once the broker acknowledged every event (acks=all)."""
+        claim holds and those whose slot the changelog has not been read past yet. Leaving the
+        context without error commits the advances; an error undoes them, leaving them due."""
 
 
 async def learn_workflow_changes(
@@ -54,16 +50,26 @@ async def learn_workflow_changes(
 
 
 async def fire_due_schedules(
-    store: ScheduleStore, publisher: EventPublisher, *, now: datetime, limit: int
+    store: ScheduleStore,
+    publisher: EventPublisher,
+    *,
+    now: datetime,
+    limit: int,
+    misfire_grace: timedelta,
 ) -> list[CronFiring]:
     """Fire every slot due at ``now`` (up to ``limit``), each exactly once across replicas.
 
     The events are acknowledged by the broker before the schedules advance, so a crash in between
     fires the same slots again, with the same event ids (at-least-once; the executor dedupes).
+    A missed slot of a ``catchUp: skip`` schedule advances without an event.
     """
     async with store.claim_due(now, limit) as due:
-        firings = [fire(schedule, now=now) for schedule in due.schedules]
+        firings = [
+            fire(schedule, now=now, misfire_grace=misfire_grace) for schedule in due.schedules
+        ]
+        events = [firing.event for firing in firings if firing.event is not None]
+        if events:
+            await publisher.publish(events)
         if firings:
-            await publisher.publish([firing.event for firing in firings])
             await due.advance(firings)
     return firings

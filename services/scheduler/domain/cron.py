@@ -7,43 +7,45 @@ Time rules, in one place:
   job at a wall-clock time that happens twice (the fall-back overlap) runs once, the first time;
   jobs on a minute or hour interval (``*/15 * * * *``) keep their real spacing across the change.
 - The next slot is always strictly after the given instant, compared in UTC.
-- Missed slots fire once: when the scheduler was down (or behind) across several slots, the first
-  slot it missed fires late, alone, and the next slot is the first one after *now*. Firing the
-  *stored* slot — not the latest one missed — is what keeps the event id the same when a second
-  replica or a restart fires that row again.
+- A slot is *missed* when it is fired more than the misfire grace (a setting) after its time: the
+  scheduler was down, or far behind. Missed slots follow the schedule's ``catchUp``: ``once``
+  fires the first slot it missed, late (``data.late`` true), alone, and the next slot is the
+  first one after *now*; ``skip`` fires nothing and moves to the first slot after now. Firing
+  the *stored* slot — not the latest one missed — is what keeps the event id the same when a
+  second replica or a restart fires that row again.
+- The event names the workflow version the scheduler knew at the slot (``data.workflowVersion``);
+  the scheduler fires a slot only once it has read the changelog up to the slot's time, so that
+  version is never older than the one current at the slot (see ``ChangelogReader``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from services.scheduler.domain.clock import iso_instant
 from shared.contracts import CloudEvent, WorkflowChange
+from shared.workflows.model import CatchUp
 
 SOURCE = "scheduler"
+"""The ``source`` of every event the scheduler emits (and of none it should learn from)."""
 CRON_TRIGGER = "schedule.cron"
-
-Clock = Callable[[], datetime]
-"""Returns the current instant, timezone-aware."""
 
 _CRON_EVENT_NAMESPACE = uuid.UUID("3c1b8a52-9f0e-4d7a-8e61-5b2f0c9d7a14")
 
 
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class CronSpec:
-    """A five-field cron expression read in an IANA time zone."""
+    """A five-field cron expression read in an IANA time zone, and its catch-up policy."""
 
     cron: str
     timezone: str
+    catch_up: CatchUp = "once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +73,11 @@ class CronSchedule:
 
 @dataclass(frozen=True, slots=True)
 class CronFiring:
-    """Firing ``schedule``'s due slot: the event to publish and when the schedule fires next."""
+    """Firing ``schedule``'s due slot: the event to publish (None when a missed slot is skipped)
+    and when the schedule fires next."""
 
     schedule: CronSchedule
-    event: CloudEvent
+    event: CloudEvent | None
     next_fire_at: datetime | None
     lateness: timedelta
 
@@ -107,7 +110,8 @@ def schedule_record(change: WorkflowChange, *, now: datetime) -> ScheduleRecord:
         and workflow.trigger == CRON_TRIGGER
         and workflow.schedule is not None
     ):
-        spec = CronSpec(workflow.schedule.cron, workflow.schedule.timezone)
+        schedule = workflow.schedule
+        spec = CronSpec(schedule.cron, schedule.timezone, schedule.catch_up)
     return ScheduleRecord(
         workflow_id=change.workflow_id,
         tenant_id=change.tenant_id,
@@ -136,9 +140,9 @@ def cron_event_id(workflow_id: str, scheduled_for: datetime) -> str:
     return f"cron_{uuid.uuid5(_CRON_EVENT_NAMESPACE, name).hex}"
 
 
-def cron_event(schedule: CronSchedule) -> CloudEvent:
+def cron_event(schedule: CronSchedule, *, late: bool = False) -> CloudEvent:
     """The ``schedule.cron`` event of ``schedule``'s due slot; the matcher runs only the workflow
-    named in ``subject``."""
+    named in ``subject``, at ``data.workflowVersion`` or newer."""
     scheduled_for = schedule.next_fire_at.astimezone(UTC)
     return CloudEvent(
         id=cron_event_id(schedule.workflow_id, scheduled_for),
@@ -149,18 +153,27 @@ def cron_event(schedule: CronSchedule) -> CloudEvent:
         subject=schedule.workflow_id,
         data={
             "workflowId": schedule.workflow_id,
-            "scheduledFor": scheduled_for.isoformat().replace("+00:00", "Z"),
+            "workflowVersion": schedule.version,
+            "scheduledFor": iso_instant(scheduled_for),
             "cron": schedule.spec.cron,
             "timezone": schedule.spec.timezone,
+            "late": late,
         },
     )
 
 
-def fire(schedule: CronSchedule, *, now: datetime) -> CronFiring:
-    """Fire the due slot once and move to the first slot after ``now`` (missed slots fire once)."""
+def fire(schedule: CronSchedule, *, now: datetime, misfire_grace: timedelta) -> CronFiring:
+    """Fire the due slot once and move to the first slot after ``now``.
+
+    A slot fired more than ``misfire_grace`` late is missed: with ``catchUp: skip`` it yields no
+    event, with ``once`` one event marked late.
+    """
+    lateness = max(now - schedule.next_fire_at, timedelta(0))
+    missed = lateness > misfire_grace
+    skipped = missed and schedule.spec.catch_up == "skip"
     return CronFiring(
         schedule=schedule,
-        event=cron_event(schedule),
+        event=None if skipped else cron_event(schedule, late=missed),
         next_fire_at=next_fire_after(schedule.spec, now),
-        lateness=max(now - schedule.next_fire_at, timedelta(0)),
+        lateness=lateness,
     )
