@@ -77,8 +77,11 @@ async def test_the_later_record_for_a_timer_wins_and_the_earliest_due_is_reporte
     store = MemoryTimers()
     earliest = await store_timers(
         store,
-        [parked("t1", NOW + timedelta(seconds=5)), parked("t2", NOW + timedelta(seconds=9))]
-        + [parked("t1", NOW + timedelta(seconds=30), step=3)],
+        [
+            parked("t1", NOW + timedelta(seconds=5)),
+            parked("t2", NOW + timedelta(seconds=9)),
+            parked("t1", NOW + timedelta(seconds=30), step=3),
+        ],
     )
     assert earliest == NOW + timedelta(seconds=9)
     assert store.rows["t1"].due_at == NOW + timedelta(seconds=30)
