@@ -15,11 +15,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
 from shared.postgres import Pool, Queries, apply_migrations
+
+# Re-exported: the zone rule tenants follow (one rule, in ``shared.timezones``).
+from shared.timezones import MAX_TIMEZONE_LENGTH as MAX_TIMEZONE_LENGTH
+from shared.timezones import valid_timezone as valid_timezone
 
 Role = Literal["read-only", "read-write"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -80,20 +83,6 @@ async def create_tenant(
     await pool.execute(_QUERIES.upsert_tenant, tenant_id, name or tenant_id)
     if timezone is not None:
         await pool.execute(_QUERIES.update_tenant, tenant_id, None, timezone)
-
-
-MAX_TIMEZONE_LENGTH = 64
-
-
-def valid_timezone(name: str) -> str:
-    """``name`` if it is an IANA time zone this machine knows; raises ``ValueError`` otherwise."""
-    if not name or len(name) > MAX_TIMEZONE_LENGTH:
-        raise ValueError(f"unknown IANA time zone {name[:MAX_TIMEZONE_LENGTH]!r}")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {name!r}") from None
-    return name
 
 
 async def create_api_key(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 from pydantic import (
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from shared.contracts.envelope import TriggerType
+from shared.timezones import valid_timezone
 from shared.workflows.actions import Action, Recipient
 from shared.workflows.conditions import ConditionGroup, known_field_types
 from shared.workflows.limits import (
@@ -91,11 +91,7 @@ class Schedule(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return valid_timezone(value)
 
 
 class WorkflowSettings(BaseModel):

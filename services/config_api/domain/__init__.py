@@ -30,10 +30,12 @@ from services.config_api.domain.tenant_resources import (
     EmailTemplateInput,
     InboundSecretInput,
     NameTaken,
+    TenantPatch,
     merge_template,
     new_template_id,
     parse_secret,
     parse_template,
+    parse_tenant_patch,
 )
 from services.config_api.domain.workflows import (
     CHANGELOG_TOPIC,
@@ -72,6 +74,7 @@ __all__ = [
     "Precondition",
     "Revision",
     "StepRecord",
+    "TenantPatch",
     "VersionConflict",
     "VersionRecord",
     "WorkflowPatch",
@@ -93,6 +96,7 @@ __all__ = [
     "parse_patch",
     "parse_secret",
     "parse_template",
+    "parse_tenant_patch",
     "stored_definition",
     "workflow_state",
 ]

@@ -1,4 +1,5 @@
-"""A tenant's named email templates (with the seed's examples) and its inbound secrets' inputs."""
+"""A tenant's settings, its named email templates (with the seed's examples) and its inbound
+secrets' inputs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.config_api.domain.inputs import Conflict, InvalidInput, validation_details
+from shared.timezones import MAX_TIMEZONE_LENGTH, valid_timezone
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -152,3 +154,40 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
     ),
 )
 """The template names seed 000 uses, installed as editable examples for a tenant."""
+
+
+class TenantPatch(BaseModel):
+    """``PUT /api/tenant``: the tenant's display name and/or time zone (absent: unchanged).
+
+    The time zone is an IANA name (``Europe/Paris``); the tenant's calendar days (contract
+    reminders, daily summaries) are counted in it. UTC until set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(
+        default=None, max_length=MAX_TIMEZONE_LENGTH, examples=["Europe/Paris"]
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        return None if value is None else valid_timezone(value)
+
+
+TENANT_READ_ONLY_FIELDS = frozenset({"id", "createdAt"})
+
+
+def parse_tenant_patch(body: object) -> TenantPatch:
+    """The patch in ``body``; server fields (``id``, ``createdAt``) are ignored, so a GET can be
+    sent back."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput(
+            "the body must be a JSON object", [{"path": "$", "message": "expected an object"}]
+        )
+    fields = {k: v for k, v in body.items() if k not in TENANT_READ_ONLY_FIELDS}
+    try:
+        return TenantPatch.model_validate(fields)
+    except ValidationError as error:
+        raise InvalidInput("the tenant settings are invalid", validation_details(error)) from None

@@ -9,16 +9,19 @@ from services.config_api.handlers.executions import ExecutionReader, get_executi
 from services.config_api.handlers.tenant_resources import (
     EmailTemplateRepository,
     InboundSecretRepository,
+    TenantRepository,
     create_template,
     delete_inbound_secret,
     delete_template,
     get_inbound_secret,
     get_template,
+    get_tenant,
     inbound_source,
     list_inbound_secrets,
     list_templates,
     set_inbound_secret,
     update_template,
+    update_tenant,
 )
 from services.config_api.handlers.workflows import (
     WORKFLOW_STATUSES,
@@ -41,6 +44,7 @@ __all__ = [
     "EmailTemplateRepository",
     "ExecutionReader",
     "InboundSecretRepository",
+    "TenantRepository",
     "WorkflowRepository",
     "create_template",
     "create_workflow",
@@ -51,6 +55,7 @@ __all__ = [
     "get_execution",
     "get_inbound_secret",
     "get_template",
+    "get_tenant",
     "get_version",
     "get_workflow",
     "inbound_source",
@@ -64,5 +69,6 @@ __all__ = [
     "set_inbound_secret",
     "test_workflow",
     "update_template",
+    "update_tenant",
     "update_workflow",
 ]

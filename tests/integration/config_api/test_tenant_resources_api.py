@@ -1,4 +1,4 @@
-"""A tenant's email templates, inbound secrets and audit log."""
+"""A tenant's settings, email templates, inbound secrets and audit log."""
 
 from __future__ import annotations
 
@@ -215,3 +215,33 @@ async def test_every_change_is_audited_newest_first(
     other = Client(api, await key_for(pool, tenant_id + "-other"))
     _, theirs = await other.request("GET", "/api/audit")
     assert theirs["items"] == []
+
+
+async def test_the_tenant_sets_its_time_zone(
+    api: ConfigApiService, pool: Pool, tenant_id: str
+) -> None:
+    client = Client(api, await key_for(pool, tenant_id))
+    status, tenant = await client.request("GET", "/api/tenant")
+    assert (status, tenant["id"], tenant["timezone"]) == (200, tenant_id, "UTC")
+
+    status, error = await client.request("PUT", "/api/tenant", json={"timezone": "Mars/Olympus"})
+    assert (status, error["error"]["details"][0]["path"]) == (422, "$.timezone")
+    assert "unknown IANA time zone" in error["error"]["details"][0]["message"]
+    status, error = await client.request("PUT", "/api/tenant", json={"zone": "Europe/Paris"})
+    assert (status, error["error"]["details"][0]["path"]) == (422, "$.zone")
+
+    status, changed = await client.request(
+        "PUT", "/api/tenant", json={**tenant, "timezone": "Europe/Paris"}
+    )
+    assert (status, changed["timezone"], changed["name"]) == (200, "Europe/Paris", tenant["name"])
+    assert await tenancy.tenant_timezone(pool, tenant_id) == "Europe/Paris"
+    assert (await tenancy.tenant_timezones(pool))[tenant_id] == "Europe/Paris"
+
+    reader = Client(api, await key_for(pool, tenant_id, role="read-only"))
+    status, _ = await reader.request("PUT", "/api/tenant", json={"timezone": "UTC"})
+    assert status == 403
+    assert (await reader.request("GET", "/api/tenant"))[1]["timezone"] == "Europe/Paris"
+
+    _, audit = await client.request("GET", "/api/audit?resourceType=tenant")
+    [entry] = audit["items"]
+    assert (entry["before"]["timezone"], entry["after"]["timezone"]) == ("UTC", "Europe/Paris")

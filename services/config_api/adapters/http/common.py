@@ -41,6 +41,7 @@ class Api:
     templates: handlers.EmailTemplateRepository
     secrets: handlers.InboundSecretRepository
     audit: handlers.AuditReader
+    tenants: handlers.TenantRepository
     page_size_max: int
 
 

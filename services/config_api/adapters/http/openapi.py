@@ -190,6 +190,24 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 tag="executions",
             ),
         },
+        "/api/tenant": {
+            "get": _operation(
+                "getTenant",
+                "The caller's tenant: its name and time zone",
+                ok=(200, "the tenant", "Tenant"),
+                errors=_READ_ONE,
+                tag="tenant",
+            ),
+            "put": _operation(
+                "updateTenant",
+                "Rename the tenant or set its IANA time zone (contract reminders and daily "
+                "summaries follow its calendar days)",
+                ok=(200, "the tenant", "Tenant"),
+                errors=_WRITE_ONE,
+                body=names["TenantPatch:validation"],
+                tag="tenant",
+            ),
+        },
         "/api/email-templates": {
             "get": _operation(
                 "listEmailTemplates",
@@ -310,7 +328,7 @@ def openapi_document(page_size_max: int) -> Schema:
             "version": "1",
             "description": (
                 "Workflows (trigger → conditions → actions), their versions and executions, and "
-                "the tenant's email templates, inbound secrets and audit log. Every request "
+                "the tenant's settings, email templates, inbound secrets and audit log. Every request "
                 "except this document needs `Authorization: Bearer <API key>`; a key sees only "
                 'its tenant. Errors are `{"error": {"code", "message", "details"}}`.'
             ),

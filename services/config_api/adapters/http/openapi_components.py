@@ -17,6 +17,7 @@ from services.config_api.domain import (
     RESOURCE_TYPES,
     EmailTemplateInput,
     InboundSecretInput,
+    TenantPatch,
 )
 from services.config_api.handlers import WORKFLOW_STATUSES
 from services.config_api.handlers.workflows import MAX_VERSION
@@ -66,6 +67,7 @@ def model_schemas() -> tuple[dict[str, Schema], dict[str, str]]:
             (WorkflowDefinition, "serialization"),
             (EmailTemplateInput, "validation"),
             (InboundSecretInput, "validation"),
+            (TenantPatch, "validation"),
         ],
         ref_template=_REF,
     )
@@ -296,6 +298,17 @@ def api_schemas() -> dict[str, Schema]:
             }
         ),
         "AuditPage": page("AuditEntry"),
+        "Tenant": obj(
+            {
+                "id": STRING,
+                "name": STRING,
+                "timezone": {
+                    "type": "string",
+                    "description": "IANA time zone the tenant's calendar days are counted in",
+                },
+                "createdAt": TIMESTAMP,
+            }
+        ),
     }
 
 

@@ -10,6 +10,7 @@ from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migr
 from services.config_api.adapters.postgres.tenant_resources import (
     PostgresEmailTemplates,
     PostgresInboundSecrets,
+    PostgresTenants,
     install_example_templates,
 )
 from services.config_api.adapters.postgres.workflows import PostgresWorkflowRepository
@@ -21,6 +22,7 @@ __all__ = [
     "PostgresEmailTemplates",
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
+    "PostgresTenants",
     "PostgresWorkflowRepository",
     "install_example_templates",
     "migrate",
