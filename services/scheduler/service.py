@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 
@@ -200,11 +201,15 @@ class ScheduleService(Service):
                 grace_seconds=grace,
             ),
         ]
-        for consumer in consumers:
-            await consumer.start()
-            self.run_in_background(consumer, stack)
-        self.run_in_background(time_events, stack)
+        # The loops first: timers stored before a restart fire on time, whatever the consumers'
+        # start-up costs (each start waits for its group coordinator, about a second here).
         self.run_in_background(timer_loop, stack)
+        self.run_in_background(time_events, stack)
+        for consumer in consumers:
+            stack.push_async_callback(consumer.stop)  # safe before start: closes what opened
+        await asyncio.gather(*(consumer.start() for consumer in consumers))
+        for consumer in consumers:
+            self.spawn(consumer.run(), name=consumer.name)
 
     def _consumer(self, topic: str, group: str) -> AIOKafkaConsumer:
         return make_consumer(self.settings.kafka, topic, group_id=group, client_id=self.name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 from services.scheduler.service import ScheduleService
 from services.scheduler.settings import SchedulerSettings
 from shared.contracts import CloudEvent
-from shared.kafka import Outgoing, make_producer, publish_all
+from shared.kafka import Outgoing, ensure_topics, make_producer, publish_all
 from shared.settings import KafkaSettings
 
 SCHEDULER_TABLES = (
@@ -103,3 +105,53 @@ async def events_on(settings: KafkaSettings, topic: str, tenant_id: str) -> list
         if record.value
     ]
     return [event for event in events if event.tenantid == tenant_id]
+
+
+class Tail:
+    """Reads ``topic`` from the beginning in the background, noting when each record arrived."""
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self._settings = settings
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, fetch_max_wait_ms=20
+        )
+        self._topic = topic
+        self.records: list[tuple[float, ConsumerRecord[bytes, bytes]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Tail:
+        await ensure_topics(self._settings, [self._topic])
+        await self._consumer.start()
+        try:
+            await self._consumer.topics()
+            partitions = [
+                TopicPartition(self._topic, p)
+                for p in self._consumer.partitions_for_topic(self._topic) or ()
+            ]
+            self._consumer.assign(partitions)
+            await self._consumer.seek_to_beginning(*partitions)
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            arrived = time.time()
+            for batch in batches.values():
+                self.records.extend((arrived, record) for record in batch)
+
+    async def until(self, count: int, what: str, within: float = 30) -> None:
+        async def enough() -> bool:
+            return len(self.records) >= count
+
+        await eventually(enough, what, within)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
