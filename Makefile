@@ -49,8 +49,11 @@ typecheck: $(STAMP) ## mypy --strict over services/ and shared/
 
 check: lint typecheck test ## Lint, typecheck and the whole test suite
 
-bench: $(STAMP) ## Benchmarks: print figures, never pass/fail
-	$(BIN)/python -m bench
+bench: $(STAMP) ## Benchmarks: print figures, never pass/fail (PARTS="scheduler" for some)
+	$(BIN)/python -m bench $(PARTS)
+
+bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler
+	$(BIN)/python -m bench $*
 
 lock: ## Re-resolve dependencies into requirements.lock
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

@@ -1,7 +1,10 @@
 """``make bench``: run every benchmark against the embedded broker and PostgreSQL, print figures.
 
-Figures are medians of several rounds, and ratios against B1 (raw aiokafka consume→produce
-passthrough on the same broker, same run) where the comparison means something.
+``python -m bench [part ...]`` (``make bench-<part>``) runs only the parts named: ``ingest`` (B1,
+I1), ``scheduler`` (B2, S1, S2). Figures are medians of several rounds, and ratios against a
+baseline measured on the same broker or database in the same run (B1: raw aiokafka
+consume→produce passthrough; B2: raw asyncpg claim-and-delete) where the comparison means
+something.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
+from bench import scheduler
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from shared import tenancy
@@ -127,38 +131,67 @@ async def i1_ingest(
     return throughput, quantiles[49] * 1000, quantiles[98] * 1000
 
 
-async def main(rounds: int) -> None:
+PARTS = ("ingest", "scheduler")
+
+
+async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
+    rounds: int = args.rounds
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
         database_url = os.environ.get("DATABASE_URL") or stack.enter_context(EmbeddedPostgres()).url
         postgres = PostgresSettings(database_url=SecretStr(database_url))
-        b1 = [await b1_passthrough(bootstrap, 20_000) for _ in range(rounds)]
-        b1_median = statistics.median(b1)
-        print(
-            f"B1  raw aiokafka passthrough       {b1_median:>10,.0f} msg/s   (median of {rounds})"
-        )
-        results = []
-        for _ in range(rounds):
-            kafka = KafkaSettings(
-                bootstrap_servers=bootstrap,
-                TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
-                topic_partitions=4,
-                **FAST,
+        if "ingest" in args.parts:
+            await ingest(bootstrap, postgres, rounds)
+        if "scheduler" in args.parts:
+            await scheduler.run(
+                bootstrap,
+                database_url,
+                rounds=rounds,
+                contracts=args.contracts,
+                timers=args.timers,
+                idle_schedules=args.schedules,
+                s2_seconds=args.s2_seconds,
             )
-            results.append(await i1_ingest(kafka, postgres, seconds=5))
-        throughput = statistics.median(r[0] for r in results)
-        p50 = statistics.median(r[1] for r in results)
-        p99 = statistics.median(r[2] for r in results)
-        print(
-            f"I1  ingest batch endpoint          {throughput:>10,.0f} events/s  ({throughput / b1_median:.2f} x B1)"
+
+
+async def ingest(bootstrap: str, postgres: PostgresSettings, rounds: int) -> None:
+    """B1 and I1."""
+    b1 = [await b1_passthrough(bootstrap, 20_000) for _ in range(rounds)]
+    b1_median = statistics.median(b1)
+    print(f"B1  raw aiokafka passthrough       {b1_median:>10,.0f} msg/s   (median of {rounds})")
+    results = []
+    for _ in range(rounds):
+        kafka = KafkaSettings(
+            bootstrap_servers=bootstrap,
+            TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
+            topic_partitions=4,
+            **FAST,
         )
-        print(f"I1  ingest single event latency    p50 {p50:.1f} ms, p99 {p99:.1f} ms (sequential)")
+        results.append(await i1_ingest(kafka, postgres, seconds=5))
+    throughput = statistics.median(r[0] for r in results)
+    p50 = statistics.median(r[1] for r in results)
+    p99 = statistics.median(r[2] for r in results)
+    print(
+        f"I1  ingest batch endpoint          {throughput:>10,.0f} events/s  ({throughput / b1_median:.2f} x B1)"
+    )
+    print(f"I1  ingest single event latency    p50 {p50:.1f} ms, p99 {p99:.1f} ms (sequential)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "parts", nargs="*", default=list(PARTS), help=f"any of {', '.join(PARTS)} (default: all)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--contracts", type=int, default=1_000_000, help="S1 contracts")
+    parser.add_argument("--timers", type=int, default=1_000_000, help="S1 timers and B2 rows")
+    parser.add_argument("--schedules", type=int, default=1_000_000, help="S2 idle schedules")
+    parser.add_argument("--s2-seconds", type=float, default=120.0, help="S2 measuring time")
+    arguments = parser.parse_args()
+    unknown = sorted(set(arguments.parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    asyncio.run(main(arguments))
