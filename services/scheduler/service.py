@@ -101,7 +101,7 @@ class ScheduleService(Service):
         schedules = PostgresScheduleStore(pool, changelog_topic=self.topics.workflows_changelog)
         timers = PostgresTimerStore(pool)
         contracts = PostgresContractStore(pool)
-        revenue = PostgresRevenue(pool)
+        revenue = PostgresRevenue(pool, late_days=settings.revenue_late_days)
         zones = PostgresTenantZones(pool)
 
         fire_timers = timer_job(

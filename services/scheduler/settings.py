@@ -67,6 +67,12 @@ class SchedulerSettings(ServiceSettings):
         default=DEFAULT_REVENUE_TYPES,
         description="event types whose data.value counts in revenue.daily_summary (JSON list)",
     )
+    revenue_late_days: int = Field(
+        default=2,
+        ge=0,
+        description="an event arriving after its day's summary counts in the next one if at "
+        "most this many days late (older ones, a replay of history, are not counted)",
+    )
     revenue_retention_days: int = Field(
         default=35,
         ge=1,

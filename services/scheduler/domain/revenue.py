@@ -7,7 +7,9 @@ Rules, in one place:
   ``data.value`` adds to the value when it is a number (a deal reported as both an accepted offer
   and a created contract counts under both types: ``byType`` tells them apart).
 - An event belongs to the tenant-local day of its ``time``; one that arrives after that day's
-  summary went out counts in the next summary still to come, so every event is counted once.
+  summary went out counts in the next summary still to come, if it is at most a few days late
+  (a setting; default 2) — older ones are history read again (a new consumer group) and are not
+  counted. Every event counts at most once.
 - The summary of day D is due on D + 1 at the configured local time (default 00:05), in the
   tenant's time zone. After downtime, only the latest due summary is emitted, late, and it
   covers every day since the last one (``periodStart`` to ``date``): never a burst.

@@ -133,11 +133,20 @@ SET next_days = $3,
 WHERE tenant_id = $1 AND contract_id = $2;
 
 -- name: record_revenue_event
--- The day is never one whose summary went out: the tenant's clock row is share-locked so that a
--- summary being emitted either sees this event or has moved the open day past it.
+-- An event late by at most $6 days is never put in a day whose summary went out: it moves to
+-- the open day. The tenant's clock row is share-locked so that a summary being emitted either
+-- sees this event or has moved the open day past it. An older one (history read again) keeps
+-- its own day, which is never summarized: it is only remembered, so it is not counted later.
 WITH open_day AS (SELECT summary_day FROM tenant_clocks WHERE tenant_id = $1 FOR SHARE)
 INSERT INTO revenue_events (tenant_id, event_id, event_type, day, value)
-VALUES ($1, $2, $3, greatest($4::date, (SELECT summary_day FROM open_day)), $5::numeric)
+VALUES (
+    $1, $2, $3,
+    greatest(
+        $4::date,
+        (SELECT summary_day FROM open_day WHERE summary_day - $6::integer <= $4::date)
+    ),
+    $5::numeric
+)
 ON CONFLICT (tenant_id, event_id) DO NOTHING;
 
 -- name: tenant_clocks

@@ -187,10 +187,13 @@ class MemoryRevenue:
     )
     stored_clocks: dict[str, TenantClock] = field(default_factory=dict)
 
+    late_days: int = 2
+
     async def record(self, observations: Sequence[RevenueObservation]) -> None:
         for o in observations:
             clock = self.stored_clocks.get(o.tenant_id)
-            day = max(o.day, clock.summary_day) if clock else o.day
+            recent = clock is not None and clock.summary_day - timedelta(self.late_days) <= o.day
+            day = max(o.day, clock.summary_day) if clock and recent else o.day
             self.events.setdefault((o.tenant_id, o.event_id), (o.event_type, day, o.value))
 
     async def clocks(self) -> list[TenantClock]:

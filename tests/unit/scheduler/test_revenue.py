@@ -122,6 +122,20 @@ async def test_an_event_arriving_after_its_days_summary_counts_in_the_next_one()
     assert (second.data["date"], second.data["count"]) == ("2026-05-05", 2)
 
 
+async def test_history_read_again_is_not_counted_in_todays_summary() -> None:
+    scheduler = Scheduler({"acme": "UTC"})
+    await scheduler.sync()
+    await scheduler.see(
+        sale("last-year", noon(DAY - timedelta(days=365))),
+        sale("three-days-ago", noon(DAY - timedelta(days=3))),
+        sale("yesterday", noon(DAY - timedelta(days=1))),
+        sale("today", noon(DAY)),
+    )
+    scheduler.clock.now = datetime.combine(DAY + timedelta(days=1), time(1), UTC)
+    [summary] = await scheduler.scan()
+    assert summary.data["count"] == 2  # yesterday's arrived late: it counts today
+
+
 async def test_after_downtime_one_late_summary_covers_every_missed_day() -> None:
     scheduler = Scheduler({"acme": "UTC"})
     await scheduler.sync()

@@ -36,17 +36,23 @@ class _ClaimedClocks:
 
 
 class PostgresRevenue:
-    """``RevenueLedger`` and ``TenantClockStore`` on PostgreSQL."""
+    """``RevenueLedger`` and ``TenantClockStore`` on PostgreSQL.
 
-    def __init__(self, pool: Pool) -> None:
+    An event whose day's summary went out counts in the next one if it is at most
+    ``late_days`` late; an older one (history read again) is remembered but never counted.
+    """
+
+    def __init__(self, pool: Pool, *, late_days: int = 2) -> None:
         self._pool = pool
+        self._late_days = late_days
 
     async def record(self, observations: Sequence[RevenueObservation]) -> None:
+        rows = [
+            (o.tenant_id, o.event_id, o.event_type, o.day, o.value, self._late_days)
+            for o in observations
+        ]
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.executemany(
-                QUERIES.record_revenue_event,
-                [(o.tenant_id, o.event_id, o.event_type, o.day, o.value) for o in observations],
-            )
+            await connection.executemany(QUERIES.record_revenue_event, rows)
 
     async def clocks(self) -> list[TenantClock]:
         return [_clock(row) for row in await self._pool.fetch(QUERIES.tenant_clocks)]
