@@ -68,6 +68,7 @@ class ScheduleService(Service):
         self.requests = KafkaRequestPublisher(self.topics)
         self.dead_letters = KafkaDeadLetters(self.topics)
         self._clients: Clients | None = None
+        self._progress: PostgresChangelogProgress | None = None
 
     async def connect(self, stack: AsyncExitStack) -> None:
         clients = await open_clients(
@@ -89,11 +90,12 @@ class ScheduleService(Service):
         await progress.add_partitions(
             await clients.producer.partitions_for(self.topics.workflows_changelog)
         )
+        self._progress = progress
         self._clients = clients
         self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
-        if self._clients is None:
+        if self._clients is None or self._progress is None:
             raise RuntimeError("begin() before connect()")
         settings = self.settings
         pool = self._clients.pool
@@ -176,7 +178,7 @@ class ScheduleService(Service):
             ChangelogReader(
                 self._consumer(self.topics.workflows_changelog, settings.consumer_group),
                 changelog_record_handler(schedules, self.clock),
-                PostgresChangelogProgress(pool, topic=self.topics.workflows_changelog),
+                self._progress,
                 clock=self.clock,
                 check_seconds=settings.changelog_check_seconds,
                 grace_seconds=grace,

@@ -80,7 +80,9 @@ class SchedulerSettings(ServiceSettings):
         "counted again",
     )
     gauge_seconds: float = Field(
-        default=15.0, gt=0, description="how often the pending-timers and contracts gauges are read"
+        default=60.0,
+        gt=0,
+        description="how often the pending-timers and contracts gauges are counted (exact counts)",
     )
 
     @field_validator("contract_thresholds")

@@ -208,7 +208,6 @@ class ChangelogReader(ConsumerLoop):
         grace_seconds: float,
     ) -> None:
         super().__init__(consumer, handle, name="workflows.changelog", grace_seconds=grace_seconds)
-        self._reader = consumer
         self._progress = progress
         self._clock = clock
         self._check_seconds = check_seconds
@@ -217,23 +216,23 @@ class ChangelogReader(ConsumerLoop):
 
     async def iteration(self) -> None:
         if self._probe is None and time.monotonic() >= self._next_check:
-            assigned = list(self._reader.assignment())
+            assigned = list(self._consumer.assignment())
             if assigned:
                 instant = self._clock()
-                self._probe = (instant, await self._reader.end_offsets(assigned))
+                self._probe = (instant, await self._consumer.end_offsets(assigned))
         await super().iteration()
         if self._probe is not None:
             await self._record_progress(*self._probe)
 
     async def _record_progress(self, instant: datetime, ends: dict[TopicPartition, int]) -> None:
-        assigned = self._reader.assignment()
+        assigned = self._consumer.assignment()
         done: list[TopicPartition] = []
         for tp, end in ends.items():
             if tp not in assigned:
                 done.append(tp)  # another reader owns it now and records it
                 continue
             try:
-                if await self._reader.position(tp) >= end:
+                if await self._consumer.position(tp) >= end:
                     done.append(tp)
             except IllegalStateError:
                 done.append(tp)  # revoked just now

@@ -20,7 +20,7 @@ from services.scheduler.domain import (
     revenue_observation,
 )
 from services.scheduler.domain.clock import local_date, zone
-from services.scheduler.handlers.ports import EventPublisher, TenantZones
+from services.scheduler.handlers.ports import EventPublisher, TenantZones, publish_events
 from shared.contracts import CloudEvent
 
 
@@ -133,9 +133,7 @@ async def fire_due_contracts(
             )
             for contract in due.contracts
         ]
-        events = [firing.event for firing in firings if firing.event is not None]
-        if events:
-            await publisher.publish(events)
+        await publish_events(publisher, (firing.event for firing in firings))
         if firings:
             await due.advance(firings)
     return firings

@@ -15,7 +15,7 @@ from services.scheduler.domain import (
     latest_per_workflow,
     schedule_record,
 )
-from services.scheduler.handlers.ports import EventPublisher
+from services.scheduler.handlers.ports import EventPublisher, publish_events
 from shared.contracts import WorkflowChange
 
 
@@ -67,9 +67,7 @@ async def fire_due_schedules(
         firings = [
             fire(schedule, now=now, misfire_grace=misfire_grace) for schedule in due.schedules
         ]
-        events = [firing.event for firing in firings if firing.event is not None]
-        if events:
-            await publisher.publish(events)
+        await publish_events(publisher, (firing.event for firing in firings))
         if firings:
             await due.advance(firings)
     return firings

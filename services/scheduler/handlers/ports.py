@@ -13,6 +13,14 @@ class EventPublisher(Protocol):
         """Return once the broker acknowledged every event (acks=all)."""
 
 
+async def publish_events(publisher: EventPublisher, events: Iterable[CloudEvent | None]) -> None:
+    """Publish the events a claim's firings yield (a firing may yield none, e.g. a skipped slot)
+    and return once every one is acknowledged."""
+    ready = [event for event in events if event is not None]
+    if ready:
+        await publisher.publish(ready)
+
+
 class TenantZones(Protocol):
     """Each tenant's IANA time zone, as the tenancy view publishes it (UTC when unset)."""
 

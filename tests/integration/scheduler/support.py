@@ -15,7 +15,13 @@ from pydantic import BaseModel
 
 from services.scheduler.service import ScheduleService
 from services.scheduler.settings import SchedulerSettings
-from shared.contracts import CloudEvent
+from shared.contracts import (
+    CloudEvent,
+    DeferredExecution,
+    ExecutionRequest,
+    Resumption,
+    WorkflowDefinition,
+)
 from shared.kafka import Outgoing, ensure_topics, make_producer, publish_all
 from shared.settings import KafkaSettings
 
@@ -155,3 +161,36 @@ class Tail:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._consumer.stop()
+
+
+DELAYED_WORKFLOW = WorkflowDefinition.model_validate(
+    {
+        "name": "Follow up after five seconds",
+        "trigger": "customer.created",
+        "actions": [
+            {"type": "delay", "duration": "5 seconds"},
+            {"type": "webhook", "url": "https://example.com/hook"},
+        ],
+        "status": "active",
+    }
+)
+
+
+def parked(
+    tenant_id: str, n: int, due_at: datetime, *, timer: str | None = None, step: int = 1
+) -> DeferredExecution:
+    """Execution ``n`` of ``tenant_id`` parked at its delay step until ``due_at``."""
+    request = ExecutionRequest(
+        execution_id=f"exe_{tenant_id}_{n}",
+        tenant_id=tenant_id,
+        workflow_id=f"wf_{n % 3}",
+        workflow_version=1,
+        workflow=DELAYED_WORKFLOW,
+        event=CloudEvent(
+            id=f"evt_{n}", source="native", type="customer.created", tenantid=tenant_id
+        ),
+        resumption=Resumption(
+            timer_id=timer or f"timer_{tenant_id}_{n}", reason="delay", step=step, due_at=due_at
+        ),
+    )
+    return DeferredExecution(request=request)

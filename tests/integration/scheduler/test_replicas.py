@@ -15,43 +15,15 @@ import aiohttp
 import pytest
 
 from services.scheduler.adapters.postgres import migrate
-from shared.contracts import (
-    CloudEvent,
-    ExecutionRequest,
-    Resumption,
-    Topics,
-    WorkflowDefinition,
-)
+from shared.contracts import ExecutionRequest, Topics
 from shared.postgres import Pool
 from shared.settings import KafkaSettings
 from shared.testing import free_port
-from tests.integration.scheduler.support import SCHEDULER_TABLES, Tail, eventually
+from tests.integration.scheduler.support import SCHEDULER_TABLES, Tail, eventually, parked
 
 pytestmark = pytest.mark.integration
 
 TIMERS = 6000
-WORKFLOW = WorkflowDefinition.model_validate(
-    {
-        "name": "Delayed",
-        "trigger": "customer.created",
-        "actions": [
-            {"type": "delay", "duration": "1 minute"},
-            {"type": "webhook", "url": "https://example.com/hook"},
-        ],
-    }
-)
-
-
-def request(tenant_id: str, n: int, due_at: datetime) -> ExecutionRequest:
-    return ExecutionRequest(
-        execution_id=f"exe_{n}",
-        tenant_id=tenant_id,
-        workflow_id=f"wf_{n % 50}",
-        workflow_version=1,
-        workflow=WORKFLOW,
-        event=CloudEvent(id=f"e{n}", source="native", type="customer.created", tenantid=tenant_id),
-        resumption=Resumption(timer_id=f"tmr_{n}", reason="delay", step=1, due_at=due_at),
-    )
 
 
 async def start_scheduler(
@@ -123,7 +95,7 @@ async def test_sigkill_of_one_replica_mid_drain_loses_and_changes_nothing(
                 await eventually(lambda port=port: ready(port), "a scheduler is ready", 60)
 
             due_at = datetime.now(UTC) + timedelta(seconds=1)
-            requests = [request(tenant_id, n, due_at) for n in range(TIMERS)]
+            requests = [parked(tenant_id, n, due_at).request for n in range(TIMERS)]
             await pool.copy_records_to_table(
                 "timers",
                 columns=[

@@ -9,52 +9,21 @@ import aiohttp
 import pytest
 
 from services.scheduler.settings import SchedulerSettings
-from shared.contracts import (
-    CloudEvent,
-    DeferredExecution,
-    ExecutionDeadLetter,
-    ExecutionRequest,
-    Resumption,
-    Topics,
-    WorkflowDefinition,
-)
+from shared.contracts import DeferredExecution, ExecutionDeadLetter, ExecutionRequest, Topics
 from shared.kafka import Outgoing
 from shared.postgres import Pool
-from tests.integration.scheduler.support import HandClock, Tail, eventually, publish, replicas
+from tests.integration.scheduler.support import (
+    HandClock,
+    Tail,
+    eventually,
+    parked,
+    publish,
+    replicas,
+)
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2030, 3, 1, 9, tzinfo=UTC)
-WORKFLOW = WorkflowDefinition.model_validate(
-    {
-        "name": "Follow up after five seconds",
-        "trigger": "customer.created",
-        "actions": [
-            {"type": "delay", "duration": "5 seconds"},
-            {"type": "webhook", "url": "https://example.com/hook"},
-        ],
-        "status": "active",
-    }
-)
-
-
-def parked(
-    tenant_id: str, n: int, due_at: datetime, *, timer: str | None = None, step: int = 1
-) -> DeferredExecution:
-    request = ExecutionRequest(
-        execution_id=f"exe_{tenant_id}_{n}",
-        tenant_id=tenant_id,
-        workflow_id=f"wf_{n % 3}",
-        workflow_version=1,
-        workflow=WORKFLOW,
-        event=CloudEvent(
-            id=f"evt_{n}", source="native", type="customer.created", tenantid=tenant_id
-        ),
-        resumption=Resumption(
-            timer_id=timer or f"timer_{tenant_id}_{n}", reason="delay", step=step, due_at=due_at
-        ),
-    )
-    return DeferredExecution(request=request)
 
 
 def deferred_records(topics: Topics, *items: DeferredExecution) -> list[Outgoing]:

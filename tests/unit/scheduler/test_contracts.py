@@ -28,41 +28,10 @@ from tests.unit.scheduler.fakes import (
     MemoryRevenue,
     RecordingPublisher,
 )
+from tests.unit.workflows.test_seed_examples import RENEWAL_REMINDER
 
 MARKS = marks_of((90, 60, 30, 7, 1))
 END = date(2027, 6, 30)
-SEED_RENEWAL_REMINDER = """{
-  "name": "90-Day Renewal Reminder",
-  "trigger": "contract.expiring",
-  "conditions": {
-    "rules": [
-      { "field": "daysUntilExpiry", "operator": "equals", "value": 90 }
-    ]
-  },
-  "actions": [
-    {
-      "type": "create_task",
-      "title": "Renewal conversation: {{customerName}}",
-      "assignTo": "account_owner",
-      "dueDate": "+7 days",
-      "priority": "high"
-    },
-    {
-      "type": "email",
-      "to": ["{{accountOwnerEmail}}"],
-      "template": "renewal-reminder-internal"
-    },
-    {
-      "type": "create_draft_offer",
-      "basedOn": "current_contract",
-      "adjustments": {
-        "duration": 12,
-        "discount": 0
-      }
-    }
-  ]
-}"""
-"""Seed 000, verbatim."""
 
 
 def contract_event(
@@ -188,7 +157,7 @@ async def test_the_events_carry_the_contract_fields_the_seed_templates_use() -> 
         "late": False,
         "timezone": "UTC",
     }
-    renewal_reminder = WorkflowDefinition.model_validate_json(SEED_RENEWAL_REMINDER)
+    renewal_reminder = WorkflowDefinition.model_validate_json(RENEWAL_REMINDER)
     assert renewal_reminder.conditions is not None
     assert evaluate(renewal_reminder.conditions, event.data)
     sixty = {**event.data, "daysUntilExpiry": 60}
