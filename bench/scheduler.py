@@ -257,7 +257,8 @@ async def s1_contracts(
         elapsed = time.perf_counter() - started
         await producer.stop()
         await pool.close()
-    return due, statistics.median(finds), fired / elapsed, plan[0][0]
+    scans = [row[0].strip().lstrip("-> ") for row in plan if " Scan " in f" {row[0]} "]
+    return due, statistics.median(finds), fired / elapsed, "; ".join(scans) or plan[0][0]
 
 
 def scheduler_env(settings: KafkaSettings, database_url: str, port: int) -> dict[str, str]:
