@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer
@@ -34,13 +36,25 @@ from services.scheduler.adapters.postgres import (
     PostgresTimerStore,
     migrate,
 )
-from services.scheduler.adapters.ticks import TickLoop
+from services.scheduler.adapters.ticks import TickJob, TickLoop
 from services.scheduler.domain import Clock, marks_of, system_clock
 from services.scheduler.settings import SchedulerSettings
 from shared.clients import Clients, open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
 from shared.lifecycle import Service
+from shared.postgres import Pool
+
+
+@dataclass(frozen=True, slots=True)
+class _Stores:
+    schedules: PostgresScheduleStore
+    timers: PostgresTimerStore
+    contracts: PostgresContractStore
+    revenue: PostgresRevenue
+    zones: PostgresTenantZones
+    progress: PostgresChangelogProgress
+    pool: Pool
 
 
 class ScheduleService(Service):
@@ -97,88 +111,114 @@ class ScheduleService(Service):
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._clients is None or self._progress is None:
             raise RuntimeError("begin() before connect()")
-        settings = self.settings
         pool = self._clients.pool
-        grace = settings.shutdown_grace_seconds
-        schedules = PostgresScheduleStore(pool, changelog_topic=self.topics.workflows_changelog)
-        timers = PostgresTimerStore(pool)
-        contracts = PostgresContractStore(pool)
-        revenue = PostgresRevenue(pool, late_days=settings.revenue_late_days)
-        zones = PostgresTenantZones(pool)
+        stores = _Stores(
+            schedules=PostgresScheduleStore(pool, changelog_topic=self.topics.workflows_changelog),
+            timers=PostgresTimerStore(pool),
+            contracts=PostgresContractStore(pool),
+            revenue=PostgresRevenue(pool, late_days=self.settings.revenue_late_days),
+            zones=PostgresTenantZones(pool),
+            progress=self._progress,
+            pool=pool,
+        )
+        timer_loop, timer_stored = self._timer_loop(stores)
+        consumers = self._consumers(stores, timer_stored)
+        # The loops first: timers stored before a restart fire on time, whatever the consumers'
+        # start-up costs (each start waits for its group coordinator, about a second here).
+        self.run_in_background(timer_loop, stack)
+        self.run_in_background(self._time_event_loop(stores), stack)
+        for consumer in consumers:
+            stack.push_async_callback(consumer.stop)  # safe before start: closes what opened
+        await asyncio.gather(*(consumer.start() for consumer in consumers))
+        for consumer in consumers:
+            self.spawn(consumer.run(), name=consumer.name)
 
+    def _timer_loop(self, stores: _Stores) -> tuple[TickLoop, Callable[[datetime], None]]:
+        """The timers' own loop, and what the deferred consumer calls with each batch's earliest
+        due time (so that the loop wakes for it)."""
         fire_timers = timer_job(
-            timers,
+            stores.timers,
             self.requests,
             self.clock,
-            batch_size=settings.timer_batch_size,
-            max_sleep=settings.timer_max_sleep_seconds,
+            batch_size=self.settings.timer_batch_size,
+            max_sleep=self.settings.timer_max_sleep_seconds,
         )
-        timer_loop = TickLoop(
+        loop = TickLoop(
             [("timers", fire_timers)],
-            retry_seconds=settings.timer_max_sleep_seconds,
+            retry_seconds=self.settings.timer_max_sleep_seconds,
             name="timers",
-            grace_seconds=grace,
+            grace_seconds=self.settings.shutdown_grace_seconds,
         )
 
-        def timer_stored(due_at: datetime) -> None:
-            timer_loop.run_soon(fire_timers, within=(due_at - self.clock()).total_seconds())
+        def stored(due_at: datetime) -> None:
+            loop.run_soon(fire_timers, within=(due_at - self.clock()).total_seconds())
 
+        return loop, stored
+
+    def _time_event_loop(self, stores: _Stores) -> TickLoop:
+        """Cron slots, tenant clocks, contract marks, daily summaries and gauges, in that order."""
+        settings = self.settings
         at = settings.daily_summary_time
-        time_events = TickLoop(
-            [
-                (
-                    "cron",
-                    cron_job(
-                        schedules,
-                        self.events,
-                        self.clock,
-                        batch_size=settings.fire_batch_size,
-                        misfire_grace=timedelta(seconds=settings.cron_misfire_grace_seconds),
-                        every=settings.tick_seconds,
-                    ),
+        scan = settings.contract_scan_seconds
+        jobs: list[tuple[str, TickJob]] = [
+            (
+                "cron",
+                cron_job(
+                    stores.schedules,
+                    self.events,
+                    self.clock,
+                    batch_size=settings.fire_batch_size,
+                    misfire_grace=timedelta(seconds=settings.cron_misfire_grace_seconds),
+                    every=settings.tick_seconds,
                 ),
-                (
-                    "tenant clocks",
-                    tenant_clock_job(
-                        revenue, zones, self.clock, at=at, every=settings.contract_scan_seconds
-                    ),
+            ),
+            (
+                "tenant clocks",
+                tenant_clock_job(stores.revenue, stores.zones, self.clock, at=at, every=scan),
+            ),
+            (
+                "contracts",
+                contract_job(
+                    stores.contracts,
+                    self.events,
+                    stores.zones,
+                    self.clock,
+                    marks=self.marks,
+                    batch_size=settings.contract_batch_size,
+                    every=scan,
                 ),
-                (
-                    "contracts",
-                    contract_job(
-                        contracts,
-                        self.events,
-                        zones,
-                        self.clock,
-                        marks=self.marks,
-                        batch_size=settings.contract_batch_size,
-                        every=settings.contract_scan_seconds,
-                    ),
+            ),
+            (
+                "daily summaries",
+                summary_job(
+                    stores.revenue,
+                    self.events,
+                    self.clock,
+                    at=at,
+                    batch_size=settings.contract_batch_size,
+                    retention_days=settings.revenue_retention_days,
+                    every=scan,
                 ),
-                (
-                    "daily summaries",
-                    summary_job(
-                        revenue,
-                        self.events,
-                        self.clock,
-                        at=at,
-                        batch_size=settings.contract_batch_size,
-                        retention_days=settings.revenue_retention_days,
-                        every=settings.contract_scan_seconds,
-                    ),
-                ),
-                ("gauges", gauge_job(pool, every=settings.gauge_seconds)),
-            ],
+            ),
+            ("gauges", gauge_job(stores.pool, every=settings.gauge_seconds)),
+        ]
+        return TickLoop(
+            jobs,
             retry_seconds=settings.tick_seconds,
             name="time events",
-            grace_seconds=grace,
+            grace_seconds=settings.shutdown_grace_seconds,
         )
 
-        consumers = [
+    def _consumers(
+        self, stores: _Stores, timer_stored: Callable[[datetime], None]
+    ) -> list[ConsumerLoop]:
+        settings = self.settings
+        grace = settings.shutdown_grace_seconds
+        return [
             ChangelogReader(
                 self._consumer(self.topics.workflows_changelog, settings.consumer_group),
-                changelog_record_handler(schedules, self.clock),
-                self._progress,
+                changelog_record_handler(stores.schedules, self.clock),
+                stores.progress,
                 clock=self.clock,
                 check_seconds=settings.changelog_check_seconds,
                 grace_seconds=grace,
@@ -186,9 +226,9 @@ class ScheduleService(Service):
             ConsumerLoop(
                 self._consumer(self.topics.events_normalized, settings.events_consumer_group),
                 event_record_handler(
-                    contracts=contracts,
-                    revenue=revenue,
-                    zones=zones,
+                    contracts=stores.contracts,
+                    revenue=stores.revenue,
+                    zones=stores.zones,
                     clock=self.clock,
                     marks=self.marks,
                     revenue_types=settings.revenue_event_types,
@@ -198,20 +238,11 @@ class ScheduleService(Service):
             ),
             ConsumerLoop(
                 self._consumer(self.topics.executions_deferred, settings.timers_consumer_group),
-                deferred_record_handler(timers, self.dead_letters, timer_stored),
+                deferred_record_handler(stores.timers, self.dead_letters, timer_stored),
                 name="executions.deferred",
                 grace_seconds=grace,
             ),
         ]
-        # The loops first: timers stored before a restart fire on time, whatever the consumers'
-        # start-up costs (each start waits for its group coordinator, about a second here).
-        self.run_in_background(timer_loop, stack)
-        self.run_in_background(time_events, stack)
-        for consumer in consumers:
-            stack.push_async_callback(consumer.stop)  # safe before start: closes what opened
-        await asyncio.gather(*(consumer.start() for consumer in consumers))
-        for consumer in consumers:
-            self.spawn(consumer.run(), name=consumer.name)
 
     def _consumer(self, topic: str, group: str) -> AIOKafkaConsumer:
         return make_consumer(self.settings.kafka, topic, group_id=group, client_id=self.name)
