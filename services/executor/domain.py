@@ -220,6 +220,12 @@ def loggable_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def loggable_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: where a call went, when even its path is a secret."""
+    parts = urlsplit(loggable_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """The delay a ``Retry-After`` header asks for (seconds or an HTTP date), if it is valid."""
     if not value:

@@ -19,6 +19,7 @@ from services.executor.adapters.outbound import HttpAnswer, HttpCall, OutboundHt
 from services.executor.domain import (
     StepOutcome,
     classify_response,
+    loggable_origin,
     not_configured,
     response_excerpt,
     step_key,
@@ -96,7 +97,7 @@ class TeamsPoster:
         parts = urlsplit(url)
         # A webhook URL's path is its credential: the log shows where it went, not the path.
         summary: dict[str, Any] = {
-            "webhook": f"{parts.scheme}://{parts.hostname}",
+            "webhook": loggable_origin(url),
             "title": title,
             "text": response_excerpt(text),
         }
