@@ -47,6 +47,13 @@ class ExecutorService(Service):
         self._actions: ActionRegistry | None = None
         self._email: EmailSender | None = None
 
+    @property
+    def actions(self) -> ActionRegistry:
+        """The performer of each action type (once connected)."""
+        if self._actions is None:
+            raise RuntimeError("the executor has not connected yet")
+        return self._actions
+
     async def connect(self, stack: AsyncExitStack) -> None:
         settings = self.settings
         clients = await open_clients(
