@@ -15,6 +15,7 @@ from services.config_api.adapters.postgres import (
     PostgresEmailTemplates,
     PostgresExecutionReader,
     PostgresInboundSecrets,
+    PostgresProductRecords,
     PostgresWorkflowRepository,
     migrate,
 )
@@ -46,10 +47,18 @@ class ConfigApiService(Service):
         self.templates = PostgresEmailTemplates()
         self.secrets = PostgresInboundSecrets()
         self.audit = PostgresAuditLog()
+        self.records = PostgresProductRecords()
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
-        return (self.repository, self.executions, self.templates, self.secrets, self.audit)
+        return (
+            self.repository,
+            self.executions,
+            self.templates,
+            self.secrets,
+            self.audit,
+            self.records,
+        )
 
     def add_routes(self, app: web.Application) -> None:
         http.add_routes(
@@ -60,6 +69,7 @@ class ConfigApiService(Service):
                 templates=self.templates,
                 secrets=self.secrets,
                 audit=self.audit,
+                records=self.records,
                 page_size_max=self.settings.page_size_max,
             ),
             authenticate=self._authenticate,

@@ -16,6 +16,7 @@ from services.config_api.adapters.postgres import (
     PostgresEmailTemplates,
     PostgresExecutionReader,
     PostgresInboundSecrets,
+    PostgresProductRecords,
     PostgresWorkflowRepository,
 )
 from shared.contracts import WorkflowDefinition
@@ -36,6 +37,7 @@ def registered_operations() -> set[tuple[str, str]]:
             templates=PostgresEmailTemplates(),
             secrets=PostgresInboundSecrets(),
             audit=PostgresAuditLog(),
+            records=PostgresProductRecords(),
             page_size_max=200,
         ),
         authenticate=_nobody,

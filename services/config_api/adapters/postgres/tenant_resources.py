@@ -26,7 +26,9 @@ def _template(row: asyncpg.Record) -> EmailTemplate:
     return EmailTemplate(
         id=row["id"],
         tenant_id=row["tenant_id"],
-        content=EmailTemplateInput(name=row["name"], subject=row["subject"], body=row["body"]),
+        content=EmailTemplateInput(
+            name=row["name"], subject=row["subject"], body=row["body"], htmlBody=row["html_body"]
+        ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         created_by=row["created_by"],
@@ -55,6 +57,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                     actor,
                 )
                 if row is None:
@@ -100,6 +103,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                 )
                 if updated is None:
                     raise RuntimeError("the locked template row is gone")
@@ -145,6 +149,7 @@ class PostgresEmailTemplates(PoolHolder):
                     example.name,
                     example.subject,
                     example.body,
+                    example.html_body,
                     actor,
                 )
                 if row is None:
