@@ -19,6 +19,7 @@ from services.config_api.adapters.postgres import (
     PostgresWorkflowRepository,
     migrate,
 )
+from services.config_api.domain import SavePolicy
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
 from shared.clients import open_clients
@@ -70,6 +71,7 @@ class ConfigApiService(Service):
                 secrets=self.secrets,
                 audit=self.audit,
                 records=self.records,
+                policy=SavePolicy(allow_private_networks=self.settings.allow_private_networks),
                 page_size_max=self.settings.page_size_max,
             ),
             authenticate=self._authenticate,

@@ -54,6 +54,21 @@ WHERE tenant_id = $1
 ORDER BY created_at, id
 LIMIT $6;
 
+-- name: chain_graph
+-- The tenant's active workflows that can take part in a chain: triggered by workflow.triggered,
+-- or triggering others; with the workflow ids their trigger_workflow actions name.
+SELECT w.id, w.trigger,
+       COALESCE(
+           (SELECT array_agg(a->>'workflowId')
+            FROM jsonb_array_elements(w.definition->'actions') a
+            WHERE a->>'type' = 'trigger_workflow'),
+           '{}'
+       ) AS targets
+FROM workflows w
+WHERE w.tenant_id = $1 AND w.status = 'active'
+  AND (w.trigger = 'workflow.triggered'
+       OR w.definition->'actions' @> '[{"type": "trigger_workflow"}]');
+
 -- name: lock_outbox_relay
 SELECT pg_try_advisory_xact_lock($1);
 

@@ -19,6 +19,7 @@ from services.config_api.adapters.postgres import (
     PostgresProductRecords,
     PostgresWorkflowRepository,
 )
+from services.config_api.domain import SavePolicy
 from shared.contracts import WorkflowDefinition
 from shared.tenancy import Principal
 
@@ -38,6 +39,7 @@ def registered_operations() -> set[tuple[str, str]]:
             secrets=PostgresInboundSecrets(),
             audit=PostgresAuditLog(),
             records=PostgresProductRecords(),
+            policy=SavePolicy(),
             page_size_max=200,
         ),
         authenticate=_nobody,

@@ -19,6 +19,7 @@ from services.config_api.domain import (
     Conflict,
     InvalidInput,
     NotPublished,
+    SavePolicy,
     check_json,
     check_text,
     parse_limit,
@@ -44,6 +45,7 @@ class Api:
     secrets: handlers.InboundSecretRepository
     audit: handlers.AuditReader
     records: handlers.ProductRecordReader
+    policy: SavePolicy
     page_size_max: int
 
 
