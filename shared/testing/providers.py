@@ -19,7 +19,8 @@ settings that point the executor at it):
   "category"}``: 401 ``INVALID_AUTHENTICATION``, 404 ``OBJECT_NOT_FOUND``, 409 ``CONFLICT`` for
   a second contact with the same ``email`` ("Contact already exists. Existing ID: …").
 - ``/webhooks/<anything>``, any method: records the request, answers ``{"ok": true}``.
-- ``GET /sent`` lists everything received, newest first (JSON); ``GET /`` shows it as a page.
+- ``GET /sent`` lists everything received, newest first (JSON); ``GET /`` shows it as a page;
+  ``/healthz`` and ``/readyz`` answer 200.
 
 ``answer_next(provider, answer)`` scripts the next answers of a provider (``slack_error``,
 ``slack_ratelimited``, ``salesforce_errors``, ``hubspot_error``, ``teams_undelivered``,
@@ -151,6 +152,20 @@ def _salesforce_id(sobject: str, number: int) -> str:
     return _SALESFORCE_PREFIXES.get(sobject, "a0B") + digits.rjust(12, "0") + "AAA"
 
 
+def provider_settings(base_url: str, token: str = DEFAULT_TOKEN) -> dict[str, str]:
+    """The executor's settings (environment variables) that send every HTTP provider to the
+    fakes served at ``base_url``."""
+    return {
+        "SLACK_API_URL": f"{base_url}/slack/api",
+        "SLACK_BOT_TOKEN": token,
+        "TEAMS_WEBHOOK_URL": f"{base_url}/teams/incoming",
+        "SALESFORCE_INSTANCE_URL": f"{base_url}/salesforce",
+        "SALESFORCE_ACCESS_TOKEN": token,
+        "HUBSPOT_API_URL": f"{base_url}/hubspot",
+        "HUBSPOT_ACCESS_TOKEN": token,
+    }
+
+
 class ProviderFakes:
     """The fakes' application and what they received; ``extra_sent`` adds other records (the
     dev sink's SMTP messages) to the listing."""
@@ -183,6 +198,8 @@ class ProviderFakes:
         app.router.add_post(objects, self._hubspot_create)
         app.router.add_patch(objects + "/{id}", self._hubspot_update)
         app.router.add_route("*", "/webhooks/{path:.*}", self._webhook)
+        app.router.add_get("/healthz", self._alive)
+        app.router.add_get("/readyz", self._alive)
         app.router.add_get("/sent", self._list_json)
         app.router.add_get("/", self._list_page)
         return app
@@ -202,15 +219,7 @@ class ProviderFakes:
     @property
     def urls(self) -> dict[str, str]:
         """The executor's settings that send every provider here."""
-        return {
-            "SLACK_API_URL": f"{self.base_url}/slack/api",
-            "SLACK_BOT_TOKEN": self.token,
-            "TEAMS_WEBHOOK_URL": f"{self.base_url}/teams/incoming",
-            "SALESFORCE_INSTANCE_URL": f"{self.base_url}/salesforce",
-            "SALESFORCE_ACCESS_TOKEN": self.token,
-            "HUBSPOT_API_URL": f"{self.base_url}/hubspot",
-            "HUBSPOT_ACCESS_TOKEN": self.token,
-        }
+        return provider_settings(self.base_url, self.token)
 
     def webhook_url(self, path: str = "hook") -> str:
         return f"{self.base_url}/webhooks/{path}"
@@ -426,6 +435,9 @@ class ProviderFakes:
     def everything_sent(self) -> list[Sent]:
         extra = self.extra_sent() if self.extra_sent is not None else []
         return sorted([*self.sent, *extra], key=lambda sent: sent.at, reverse=True)
+
+    async def _alive(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
     async def _list_json(self, _request: web.Request) -> web.Response:
         return web.json_response({"items": [sent.to_json() for sent in self.everything_sent()]})
