@@ -252,10 +252,12 @@ async def steps_of(pool: Pool, execution_id: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes | None, bytes]]:
-    """The first ``count`` (key, value) records of ``executions.deadletter``."""
+async def records_of(
+    settings: KafkaSettings, topic: str, count: int
+) -> list[tuple[bytes | None, bytes]]:
+    """The first ``count`` (key, value) records of ``topic``."""
     consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).executions_deadletter,
+        topic,
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
@@ -270,6 +272,11 @@ async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes 
     finally:
         await consumer.stop()
     return found
+
+
+async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes | None, bytes]]:
+    """The first ``count`` (key, value) records of ``executions.deadletter``."""
+    return await records_of(settings, Topics(settings.topic_prefix).executions_deadletter, count)
 
 
 # --- the providers' stand-ins -------------------------------------------------------------------

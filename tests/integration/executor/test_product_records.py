@@ -3,12 +3,10 @@ rows written once however often a step is delivered, whitelisted record fields, 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.executor.adapters.records import ProductRecords
 from services.executor.service import ExecutorService
@@ -16,11 +14,11 @@ from shared.contracts import CloudEvent, Topics
 from shared.postgres import Pool
 from shared.settings import KafkaSettings
 from tests.integration.executor.conftest import (
-    WAIT_SECONDS,
     StartExecutor,
     as_record,
     finished_execution,
     produce,
+    records_of,
     request_for,
     steps_of,
 )
@@ -226,25 +224,13 @@ async def test_tagging_needs_a_subject(pool: Pool, tenant_id: str) -> None:
     assert outcome.error.code == "no_subject"
 
 
-async def chained_events(settings: KafkaSettings, count: int) -> list[CloudEvent]:
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).events_normalized,
-        bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
-    )
-    await consumer.start()
-    found: list[CloudEvent] = []
-    try:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while len(found) < count:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found.extend(
-                        CloudEvent.model_validate_json(r.value) for r in records if r.value
-                    )
-    finally:
-        await consumer.stop()
-    return found
+async def chained_events(
+    settings: KafkaSettings, count: int
+) -> list[tuple[bytes | None, CloudEvent]]:
+    """The first ``count`` events on ``events.normalized``, with their keys."""
+    topic = Topics(settings.topic_prefix).events_normalized
+    found = await records_of(settings, topic, count)
+    return [(key, CloudEvent.model_validate_json(value)) for key, value in found]
 
 
 async def test_trigger_workflow_publishes_a_targeted_event_and_stops_a_runaway_chain(
@@ -268,7 +254,9 @@ async def test_trigger_workflow_publishes_a_targeted_event_and_stops_a_runaway_c
     assert stopped["status"] == "failed"
     assert stopped["error"]["code"] == "chain_too_deep"
 
-    events = {event.id: event for event in await chained_events(kafka_settings, 2)}
+    published = await chained_events(kafka_settings, 2)
+    assert {key for key, _ in published} == {tenant_id.encode()}, "keyed by tenant"
+    events = {event.id: event for _, event in published}
     first = events[f"chain:{chained.execution_id}:0"]
     assert (first.type, first.subject, first.tenantid) == (
         "workflow.triggered",
