@@ -12,6 +12,9 @@
 
 A crashed background task stops the service, and ``run()`` then raises it so the process exits
 non-zero.
+
+``BackgroundLoop`` is the one way a service runs work in the background (consumers, tick loops,
+relays): it stops within a grace period, and ``Service.run_in_background`` wires it in.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
+import stamina
 from aiohttp import web
 
 from shared.observability import HttpServer
@@ -147,25 +151,48 @@ class Service(ABC):
         log.info("service ready", extra={"service": self.name})
 
     async def _connect_with_retry(self) -> None:
-        delay = 0.2
-        while not self._stop_requested.is_set():
-            attempt = AsyncExitStack()
-            try:
-                await self.connect(attempt)
-            except Exception as error:
-                await attempt.aclose()
-                if not is_connection_error(error):
-                    raise
-                log.warning(
-                    "dependencies not reachable yet; retrying",
-                    extra={"service": self.name, "error": repr(error), "retry_in_s": delay},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_requested.wait(), timeout=delay)
-                delay = min(delay * 2, 5.0)
-            else:
-                self.stack.push_async_callback(attempt.aclose)
-                return
+        """``connect()`` until it succeeds, backing off (stamina) while dependencies are
+        unreachable; a stop request ends the attempts at once."""
+
+        async def connect_until_reachable() -> AsyncExitStack:
+            async for attempt in stamina.retry_context(
+                on=is_connection_error,
+                attempts=None,
+                timeout=None,
+                wait_initial=0.2,
+                wait_max=5.0,
+                wait_jitter=0.2,
+            ):
+                with attempt:
+                    stack = AsyncExitStack()
+                    try:
+                        await self.connect(stack)
+                    except BaseException:
+                        await stack.aclose()
+                        raise
+                    return stack
+            raise AssertionError("unreachable: the retries never end")  # pragma: no cover
+
+        connecting = asyncio.ensure_future(connect_until_reachable())
+        stopping = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+        if not connecting.cancelled():
+            self.stack.push_async_callback(connecting.result().aclose)
+
+    def run_in_background(self, loop: BackgroundLoop, stack: AsyncExitStack) -> None:
+        """Run ``loop`` as a background task; ``stack`` stops it (within its grace period).
+
+        The loop must have been started (``await loop.start()``) if it needs to be.
+        """
+        stack.push_async_callback(loop.stop)
+        self.spawn(loop.run(), name=loop.name)
 
     async def stop(self) -> None:
         """Shut down in reverse order of start. Safe to call repeatedly and before ``start``."""
@@ -213,3 +240,90 @@ def is_connection_error(error: BaseException) -> bool:
     # aiokafka's errors do not derive from OSError; asyncpg's connection failures mostly do.
     names = {cls.__name__ for cls in type(error).__mro__}
     return bool(names & _KAFKA_CONNECTION_ERRORS) or "CannotConnectNowError" in names
+
+
+class BackgroundLoop(ABC):
+    """Work that repeats in the background until stopped: consumers, tick loops, relays.
+
+    ``run()`` calls ``iteration()`` until ``stop()``; an iteration that has nothing to do waits
+    with ``pause()``, which a stop (or ``wake``) ends at once. ``stop()`` lets the iteration in
+    flight finish within ``grace_seconds`` and cancels it after that, then ``close()`` releases
+    what ``open()`` acquired. ``stop()`` is idempotent and safe before ``start()`` or ``run()``;
+    ``run()`` after ``stop()`` returns at once. An exception from ``iteration`` ends ``run()``
+    with it (and, run through ``Service.run_in_background``, the service).
+    """
+
+    def __init__(
+        self, *, name: str, grace_seconds: float, wake: asyncio.Event | None = None
+    ) -> None:
+        self.name = name
+        self.grace_seconds = grace_seconds
+        self._wake = wake if wake is not None else asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+        self._opened = False
+        self._closed = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Acquire what the iterations need (a consumer, a session). Called by ``start()``."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``open()`` acquired; called once, after the last iteration."""
+
+    @abstractmethod
+    async def iteration(self) -> None:
+        """One round of work. Returns when it is done; ``pause()`` when there is nothing to do."""
+
+    async def start(self) -> None:
+        """Open the loop's resources; ``run()`` may follow."""
+        if self._closed:
+            return
+        await self.open()
+        self._opened = True
+
+    def wake(self) -> None:
+        """End the current (or next) ``pause()`` early: there may be work."""
+        self._wake.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait up to ``seconds``; less when woken (also by a wake during the iteration) or
+        stopping."""
+        if not self._wake.is_set() and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def run(self) -> None:
+        """Iterate until ``stop()``; raises what an iteration raises."""
+        self._task = asyncio.current_task()
+        try:
+            while not self._stopping.is_set():
+                await self.iteration()
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Finish (or, past the grace period, cancel) the iteration in flight, then close."""
+        self._stopping.set()
+        self._wake.set()
+        if self._closed:
+            return
+        self._closed = True
+        task = self._task
+        if task is not None and not self._done.is_set():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._done.wait()), self.grace_seconds)
+            except TimeoutError:
+                log.warning(
+                    "work in flight cancelled after the grace period",
+                    extra={"loop": self.name, "grace_seconds": self.grace_seconds},
+                )
+                task.cancel()
+                await self._done.wait()
+        if self._opened:
+            await self.close()

@@ -86,15 +86,15 @@ class ConfigApiService(Service):
             wake=self._changes_written,
             poll_seconds=self.settings.outbox_poll_seconds,
             batch_size=self.settings.outbox_batch_size,
+            grace_seconds=self.settings.shutdown_grace_seconds,
         )
-        stack.push_async_callback(relay.stop)
         self._relay = relay
         self._pool = pool
         self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._relay is not None:
-            self.spawn(self._relay.run(), name="outbox relay")
+            self.run_in_background(self._relay, stack)
 
     async def _authenticate(self, token: str) -> tenancy.Principal | None:
         if self._pool is None:

@@ -43,6 +43,15 @@ class RetryPolicy:
     wait_initial_seconds: float
     wait_max_seconds: float
 
+    def wait_before(self, attempt: int, *, retry_after: float | None, jitter: float) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: exponential from the initial wait,
+        capped at the maximum, plus ``jitter`` (0..1) of the initial wait; a destination's own
+        ``Retry-After`` replaces the backoff (capped at the maximum too)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.wait_max_seconds)
+        backoff: float = self.wait_initial_seconds * 2.0 ** max(attempt - 1, 0)
+        return min(backoff, self.wait_max_seconds) + jitter * self.wait_initial_seconds
+
 
 @dataclass(frozen=True, slots=True)
 class StepError:
@@ -54,9 +63,18 @@ class StepError:
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """What performing one action came to.
+    """What performing an action came to: one attempt as a performer reports it, or the whole
+    step (``attempts`` counted) as the step log records it.
 
-    ``request`` summarizes what was sent, for the step log; it never holds secrets or headers.
+    - ``request`` summarizes what was sent, for the step log; never secrets or credentials.
+    - ``result`` is what the step produced that the log keeps (a created record's id, a
+      size-capped response excerpt); never secrets either.
+    - ``transient``: a failure that may succeed if tried again (a timeout, a connection error,
+      408, 429, 5xx, Slack's ``ratelimited``); anything else failed for good.
+    - ``retry_after``: seconds the destination asked to wait (``Retry-After``, Slack's
+      ``ratelimited``).
+    - ``destination``: which destination was called (``slack``, ``salesforce``,
+      ``http:hooks.example.com``), the key a rate-limit answer pauses for the whole tenant.
     """
 
     status: StepStatus
@@ -64,6 +82,10 @@ class StepOutcome:
     request: Mapping[str, Any] = field(default_factory=dict)
     response_status: int | None = None
     error: StepError | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    transient: bool = False
+    retry_after: float | None = None
+    destination: str | None = None
 
     @classmethod
     def skipped(cls) -> StepOutcome:
@@ -78,6 +100,9 @@ class StepOutcome:
         attempts: int,
         request: Mapping[str, Any] | None = None,
         response_status: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+        destination: str | None = None,
     ) -> StepOutcome:
         return cls(
             status="failed",
@@ -85,6 +110,9 @@ class StepOutcome:
             request=request or {},
             response_status=response_status,
             error=StepError(code, message),
+            transient=transient,
+            retry_after=retry_after,
+            destination=destination,
         )
 
 

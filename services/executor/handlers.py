@@ -5,8 +5,12 @@ They decide; the store, the action performers and the dead-letter sink do the I/
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -15,6 +19,8 @@ from pydantic import ValidationError
 from services.executor.domain import (
     ExecutionProgress,
     ExecutionStatus,
+    RetryPolicy,
+    StepError,
     StepOutcome,
     StepRecord,
     execution_error,
@@ -28,11 +34,17 @@ from shared.workflows import evaluate
 log = logging.getLogger(__name__)
 
 PerformAction = Callable[[ExecutionRequest, int, Action], Awaitable[StepOutcome]]
-"""Perform action ``step_index`` of an execution.
+"""Make ONE attempt at action ``step_index`` of an execution.
 
-Returns the outcome, failed ones included. Cancellation propagates (nothing is recorded and the
-request is redelivered); any other exception fails the step as ``internal_error``.
+Returns the outcome, failed ones included, with ``transient`` set when another attempt may
+succeed (and ``retry_after`` when the destination said when). Retrying is never the performer's
+business: the engine (``run_execution``) decides whether, when and how often. Every attempt of
+a step must carry the same idempotency key (execution id + step index). Cancellation propagates
+(nothing is recorded and the request is redelivered); any other exception fails the step as
+``internal_error``.
 """
+
+Sleep = Callable[[float], Awaitable[None]]
 
 ActionRegistry = Mapping[str, PerformAction]
 """The performer of each action type, keyed by the action's ``type``."""
@@ -73,6 +85,8 @@ async def accept_execution_record(
     store: ExecutionStore,
     actions: ActionRegistry,
     dead_letters: DeadLetterSink,
+    retry: RetryPolicy,
+    sleep: Sleep = asyncio.sleep,
 ) -> ExecutionStatus | None:
     """One record of ``executions.requested``: run it, or dead-letter it if it does not decode.
 
@@ -96,7 +110,9 @@ async def accept_execution_record(
         )
         await dead_letters.dead_letter(letter, key)
         return None
-    return await run_execution(request, store=store, actions=actions, dead_letters=dead_letters)
+    return await run_execution(
+        request, store=store, actions=actions, dead_letters=dead_letters, retry=retry, sleep=sleep
+    )
 
 
 async def run_execution(
@@ -105,8 +121,13 @@ async def run_execution(
     store: ExecutionStore,
     actions: ActionRegistry,
     dead_letters: DeadLetterSink,
+    retry: RetryPolicy,
+    sleep: Sleep = asyncio.sleep,
 ) -> ExecutionStatus | None:
     """Run the steps of ``request`` not yet succeeded, in order, recording each before the next.
+
+    A step whose attempt failed transiently is tried again per ``retry`` (backoff with jitter,
+    the destination's ``Retry-After`` honoured), bounded by attempts and total time.
 
     Idempotent under redelivery: a finished execution is not run again (a failed one whose dead
     letter was not acknowledged gets it sent now), an unfinished one resumes at its first step
@@ -128,7 +149,7 @@ async def run_execution(
 
     steps = request.workflow.actions
     for index in range(resume_point(progress.done_steps, len(steps)), len(steps)):
-        record = await _perform_step(request, index, steps[index], actions)
+        record = await _perform_step(request, index, steps[index], actions, retry, sleep)
         await store.record_step(record)
         if record.outcome.status == "failed":
             error = execution_error(record)
@@ -141,7 +162,12 @@ async def run_execution(
 
 
 async def _perform_step(
-    request: ExecutionRequest, index: int, action: Action, actions: ActionRegistry
+    request: ExecutionRequest,
+    index: int,
+    action: Action,
+    actions: ActionRegistry,
+    retry: RetryPolicy,
+    sleep: Sleep,
 ) -> StepRecord:
     started_at = datetime.now(UTC)
     perform = actions.get(action.type)
@@ -152,16 +178,7 @@ async def _perform_step(
             "unsupported_action", f"no performer for action type {action.type!r}", attempts=0
         )
     else:
-        try:
-            outcome = await perform(request, index, action)
-        except Exception as error:
-            # A bug in one performer must not stop every other execution: the step fails
-            # visibly, with the error, instead of crashing the consumer on every redelivery.
-            log.exception(
-                "action performer raised",
-                extra={"execution_id": request.execution_id, "step": index},
-            )
-            outcome = StepOutcome.failed("internal_error", repr(error), attempts=1)
+        outcome = await _attempt_until_done(request, index, action, perform, retry, sleep)
     return StepRecord(
         tenant_id=request.tenant_id,
         execution_id=request.execution_id,
@@ -171,6 +188,51 @@ async def _perform_step(
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
+
+
+async def _attempt_until_done(
+    request: ExecutionRequest,
+    index: int,
+    action: Action,
+    perform: PerformAction,
+    retry: RetryPolicy,
+    sleep: Sleep,
+) -> StepOutcome:
+    """Attempt the step until it succeeds, fails for good, or ``retry`` is spent; the outcome
+    counts every attempt, and a transient failure left at the end is ``retries_exhausted``."""
+    deadline = time.monotonic() + retry.timeout_seconds
+    attempts = 0
+    while True:
+        outcome = await _attempt(request, index, action, perform)
+        attempts += outcome.attempts
+        if outcome.status != "failed" or not outcome.transient:
+            break
+        wait = retry.wait_before(
+            attempts,
+            retry_after=outcome.retry_after,
+            jitter=random.random(),  # noqa: S311 - jitter, not crypto
+        )
+        if attempts >= retry.attempts or time.monotonic() + wait > deadline:
+            error = outcome.error or StepError("transient_failure", "the step failed")
+            outcome = replace(outcome, error=StepError("retries_exhausted", error.message))
+            break
+        await sleep(wait)
+    return replace(outcome, attempts=attempts)
+
+
+async def _attempt(
+    request: ExecutionRequest, index: int, action: Action, perform: PerformAction
+) -> StepOutcome:
+    try:
+        return await perform(request, index, action)
+    except Exception as error:
+        # A bug in one performer must not stop every other execution: the step fails
+        # visibly, with the error, instead of crashing the consumer on every redelivery.
+        log.exception(
+            "action performer raised",
+            extra={"execution_id": request.execution_id, "step": index},
+        )
+        return StepOutcome.failed("internal_error", repr(error), attempts=1)
 
 
 async def _dead_letter(

@@ -44,7 +44,7 @@ class ExecutorService(Service):
             topics=[self.topics.executions_requested, self.topics.executions_deadletter],
             migrate=migrate,
         )
-        webhooks = WebhookSender(self.settings.webhook, self.settings.retry_policy)
+        webhooks = WebhookSender(self.settings.webhook)
         await webhooks.start()
         stack.push_async_callback(webhooks.close)
         self.dead_letters.producer = clients.producer
@@ -70,6 +70,7 @@ class ExecutorService(Service):
             store=self._store,
             actions=action_registry(webhook=self._webhooks),
             dead_letters=self.dead_letters,
+            retry=self.settings.retry_policy,
         )
         loop = ConsumerLoop(
             consumer,
@@ -78,5 +79,4 @@ class ExecutorService(Service):
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await loop.start()
-        stack.push_async_callback(loop.stop)
-        self.spawn(loop.run(), name="executions.requested consumer")
+        self.run_in_background(loop, stack)

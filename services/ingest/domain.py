@@ -112,15 +112,18 @@ def normalize_native(
             [Problem(f"{path}.tenantId", f"must be {tenant_id!r} (the tenant of the credentials)")],
         )
     event_id = native.id or derived_event_id(tenant_id, native.type, native.data, native.time)
-    return CloudEvent(
-        id=event_id,
-        source=NATIVE_SOURCE,
-        type=native.type,
-        time=native.time or now or datetime.now(UTC),
-        tenantid=tenant_id,
-        subject=native.subject,
-        data=native.data,
-    )
+    try:
+        return CloudEvent(
+            id=event_id,
+            source=NATIVE_SOURCE,
+            type=native.type,
+            time=native.time or now or datetime.now(UTC),
+            tenantid=tenant_id,
+            subject=native.subject,
+            data=native.data,
+        )
+    except ValidationError as error:  # what the envelope refuses (data it cannot carry)
+        raise Rejected("invalid_event", "the event is invalid", _problems(error, path)) from None
 
 
 def normalize_batch(body: object, *, tenant_id: str, max_events: int) -> list[CloudEvent]:

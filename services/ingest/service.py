@@ -75,8 +75,7 @@ class IngestService(Service):
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await loop.start()
-        stack.push_async_callback(loop.stop)
-        self.spawn(loop.run(), name="events.inbound consumer")
+        self.run_in_background(loop, stack)
 
     async def _authenticate(self, token: str) -> tenancy.Principal | None:
         if self._pool is None:

@@ -50,10 +50,13 @@ class MatcherService(Service):
         consumer = make_consumer(
             self.settings.kafka, group_id=None, client_id=f"{self.name}-changelog"
         )
-        workflows = ChangelogReader(consumer, self.topics.workflows_changelog)
+        workflows = ChangelogReader(
+            consumer,
+            self.topics.workflows_changelog,
+            grace_seconds=self.settings.shutdown_grace_seconds,
+        )
         await workflows.start()
-        stack.push_async_callback(workflows.stop)
-        self.spawn(workflows.run(), name="workflows.changelog reader")
+        self.run_in_background(workflows, stack)
         self.workflows = workflows
 
         data_dir = self.settings.data_dir

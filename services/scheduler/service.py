@@ -60,8 +60,7 @@ class ScheduleService(Service):
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await changelog.start()
-        stack.push_async_callback(changelog.stop)
-        self.spawn(changelog.run(), name="workflows.changelog consumer")
+        self.run_in_background(changelog, stack)
 
         ticks = TickLoop(
             [
@@ -73,6 +72,6 @@ class ScheduleService(Service):
                 )
             ],
             interval=self.settings.tick_seconds,
+            grace_seconds=self.settings.shutdown_grace_seconds,
         )
-        stack.push_async_callback(ticks.stop, self.settings.shutdown_grace_seconds)
-        self.spawn(ticks.run(), name="tick loop")
+        self.run_in_background(ticks, stack)

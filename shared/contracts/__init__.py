@@ -5,7 +5,14 @@ a service boundary.
 """
 
 from shared.contracts.envelope import CloudEvent, EventDeadLetter, TriggerType
-from shared.contracts.executions import ExecutionDeadLetter, ExecutionRequest, execution_id_for
+from shared.contracts.executions import (
+    DeferralReason,
+    DeferredExecution,
+    ExecutionDeadLetter,
+    ExecutionRequest,
+    Resumption,
+    execution_id_for,
+)
 from shared.contracts.topics import Topics
 from shared.contracts.workflows import (
     Action,
@@ -19,9 +26,12 @@ from shared.contracts.workflows import (
 __all__ = [
     "Action",
     "CloudEvent",
+    "DeferralReason",
+    "DeferredExecution",
     "EventDeadLetter",
     "ExecutionDeadLetter",
     "ExecutionRequest",
+    "Resumption",
     "Schedule",
     "Topics",
     "TriggerType",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from shared.contracts.storable import storage_problems
 
 TriggerType = Literal[
     "private_offer.created",
@@ -35,6 +37,9 @@ TriggerType = Literal[
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
+MAX_DATA_DEPTH = 32
+"""Nesting levels of objects and lists in an event's ``data``."""
+
 
 class CloudEvent(BaseModel):
     """One domain event on ``events.normalized``, keyed by ``tenantid``.
@@ -54,6 +59,14 @@ class CloudEvent(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", "source", "subject", "data")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        problems = storage_problems(value, path=str(info.field_name), max_depth=MAX_DATA_DEPTH)
+        if problems:
+            raise ValueError("; ".join(f"{p['path']}: {p['message']}" for p in problems[:3]))
+        return value
 
 
 class EventDeadLetter(BaseModel):

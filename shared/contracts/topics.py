@@ -37,5 +37,9 @@ class Topics:
         return f"{self.prefix}executions.requested"
 
     @property
+    def executions_deferred(self) -> str:
+        return f"{self.prefix}executions.deferred"
+
+    @property
     def executions_deadletter(self) -> str:
         return f"{self.prefix}executions.deadletter"

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,6 +19,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyEx
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
+from shared.lifecycle import BackgroundLoop
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,50 @@ def decode(model: type[M], raw: bytes | None) -> M:
     if raw is None:
         raise ValueError("record has no value")
     return model.model_validate_json(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to publish: where, what, and the key that places it."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, topic: str, model: BaseModel, key: str | bytes | None = None) -> Outgoing:
+        """``model`` as JSON (by alias) on ``topic``; a ``str`` key is UTF-8 encoded."""
+        return cls(topic, encode(model), key.encode() if isinstance(key, str) else key)
+
+
+async def send_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> Awaitable[None]:
+    """Hand ``records`` to ``producer`` in order, without waiting for the broker.
+
+    Returns what completes once the broker acknowledged every record (``acks=all``), or raises
+    the first failure (every other outcome is collected, none is left unobserved). Records on
+    one partition keep their order. Callers that pipeline (the matcher) hold the awaitable;
+    the others call ``publish_all``.
+    """
+    pending = [
+        await producer.send(
+            record.topic, record.value, key=record.key, headers=list(record.headers) or None
+        )
+        for record in records
+    ]
+    return _all_acknowledged(pending)
+
+
+async def _all_acknowledged(pending: Sequence[Awaitable[Any]]) -> None:
+    outcomes = await asyncio.gather(*pending, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def publish_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> None:
+    """Publish ``records`` in order and return once the broker acknowledged every one."""
+    await (await send_all(producer, records))
 
 
 def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
@@ -147,7 +193,7 @@ async def kafka_reachable(producer: AIOKafkaProducer) -> bool:
 RecordHandler = Callable[[TopicPartition, list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 
-class ConsumerLoop:
+class ConsumerLoop(BackgroundLoop):
     """Fetch, hand each partition's records to ``handle`` (partitions concurrently), commit.
 
     Offsets are committed only after ``handle`` returned for every partition in the batch, so a
@@ -166,32 +212,19 @@ class ConsumerLoop:
         name: str,
         grace_seconds: float = 20.0,
     ) -> None:
+        super().__init__(name=name, grace_seconds=grace_seconds)
         self._consumer = consumer
         self._handle = handle
-        self.name = name
-        self._grace_seconds = grace_seconds
-        self._stopping = asyncio.Event()
-        self._done = asyncio.Event()
-        self._started = False
-        self._running: asyncio.Task[object] | None = None
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self._consumer.start()
-        self._started = True
 
-    async def run(self) -> None:
-        """Consume until ``stop()``; raises what ``handle`` raises."""
-        self._running = asyncio.current_task()
-        try:
-            while not self._stopping.is_set():
-                batch = await self._consumer.getmany(timeout_ms=200)
-                if not batch:
-                    continue
-                await asyncio.gather(*(self._handle(tp, records) for tp, records in batch.items()))
-                offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-                await self._commit(offsets)
-        finally:
-            self._done.set()
+    async def iteration(self) -> None:
+        batch = await self._consumer.getmany(timeout_ms=200)
+        if not batch:
+            return
+        await asyncio.gather(*(self._handle(tp, records) for tp, records in batch.items()))
+        await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -202,24 +235,5 @@ class ConsumerLoop:
                 "commit skipped after rebalance", extra={"loop": self.name, "error": repr(error)}
             )
 
-    async def stop(self) -> None:
-        """Finish (or, past the grace period, abandon) the batch in flight; leave the group.
-
-        Idempotent, and safe before ``start``.
-        """
-        self._stopping.set()
-        if not self._started:
-            return
-        self._started = False
-        running = self._running
-        if running is not None and not running.done():
-            try:
-                await asyncio.wait_for(self._done.wait(), timeout=self._grace_seconds)
-            except TimeoutError:
-                log.warning(
-                    "batch in flight abandoned after the grace period; it will be redelivered",
-                    extra={"loop": self.name, "grace_seconds": self._grace_seconds},
-                )
-                running.cancel()
-                await self._done.wait()
+    async def close(self) -> None:
         await self._consumer.stop()

@@ -9,7 +9,6 @@ before its transaction committed leaves the rows in place; the next relay publis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 
@@ -17,6 +16,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
 from services.config_api.adapters.postgres import QUERIES
+from shared.kafka import Outgoing, publish_all
+from shared.lifecycle import BackgroundLoop
 from shared.postgres import Pool
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,11 @@ OUTBOX_RELAY_SECONDS = Histogram(
 )
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    """Relays the outbox until stopped; woken by ``wake`` (set after each local write), polling
+    every ``poll_seconds`` for other replicas' rows. ``stop()`` lets the batch in flight finish
+    within ``grace_seconds``."""
+
     def __init__(
         self,
         pool: Pool,
@@ -39,24 +44,18 @@ class OutboxRelay:
         wake: asyncio.Event,
         poll_seconds: float,
         batch_size: int,
+        grace_seconds: float = 20.0,
     ) -> None:
+        super().__init__(name="outbox relay", grace_seconds=grace_seconds, wake=wake)
         self._pool = pool
         self._producer = producer
         self._prefix = topic_prefix
-        self._wake = wake
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._stopping = asyncio.Event()
 
-    async def run(self) -> None:
-        """Relay until ``stop()``; wakes on local writes and polls for other replicas' rows."""
-        while not self._stopping.is_set():
-            self._wake.clear()
-            relayed = await self.relay_once()
-            if relayed == self._batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+    async def iteration(self) -> None:
+        if await self.relay_once() < self._batch_size:
+            await self.pause(self._poll_seconds)
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were relayed."""
@@ -67,19 +66,17 @@ class OutboxRelay:
                 rows = await connection.fetch(QUERIES.claim_outbox, self._batch_size)
                 if not rows:
                     return 0
-                pending = [
-                    await self._producer.send(
-                        self._prefix + row["topic"],
-                        json.dumps(row["value"], separators=(",", ":")).encode(),
-                        key=row["key"].encode(),
-                    )
-                    for row in rows
-                ]
-                await asyncio.gather(*pending)
+                await publish_all(
+                    self._producer,
+                    (
+                        Outgoing(
+                            self._prefix + row["topic"],
+                            json.dumps(row["value"], separators=(",", ":")).encode(),
+                            row["key"].encode(),
+                        )
+                        for row in rows
+                    ),
+                )
                 await connection.execute(QUERIES.delete_outbox, [row["id"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.contracts import WorkflowDefinition
-from shared.contracts.errors import MAX_DETAILS, json_path, validation_details
+from shared.contracts.errors import json_path, validation_details
+from shared.contracts.storable import storage_problems, text_problem
 
 __all__ = ["json_path", "validation_details"]  # re-exported for the rest of the domain
 
@@ -51,48 +51,17 @@ def parse_definition(body: object) -> WorkflowDefinition:
         ) from None
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "must not contain NUL characters (\\u0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text (no lone surrogates)"
-    return None
-
-
 def check_text(text: str, path: str) -> None:
     """Raise ``InvalidInput`` if ``text`` cannot be stored as PostgreSQL text."""
-    problem = _text_problem(text)
+    problem = text_problem(text)
     if problem is not None:
         raise InvalidInput("invalid text", [{"path": path, "message": problem}])
 
 
 def check_json(document: object) -> None:
-    """Raise ``InvalidInput`` if parsed JSON holds what PostgreSQL cannot store.
-
-    Python's parser accepts NUL characters, lone surrogates, ``NaN``/``Infinity`` and numbers
-    that overflow to infinity; ``jsonb`` accepts none of them, so each is named by path here
-    rather than failing at the database. Iterative, so depth is no concern.
-    """
-    problems: list[dict[str, str]] = []
-    pending: list[tuple[str, object]] = [("$", document)]
-    while pending and len(problems) < MAX_DETAILS:
-        path, value = pending.pop()
-        if isinstance(value, str):
-            problem = _text_problem(value)
-            if problem is not None:
-                problems.append({"path": path, "message": problem})
-        elif isinstance(value, float) and not math.isfinite(value):
-            problems.append({"path": path, "message": "numbers must be finite"})
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                problem = _text_problem(key)
-                if problem is not None:
-                    problems.append({"path": path, "message": f"a key {problem}"})
-                pending.append((f"{path}.{key}", item))
-        elif isinstance(value, list):
-            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    """Raise ``InvalidInput`` naming each value of parsed JSON that PostgreSQL cannot store
+    (``shared.contracts.storable``): NUL characters, lone surrogates, NaN, Infinity."""
+    problems = storage_problems(document)
     if problems:
         raise InvalidInput("the body holds values that cannot be stored", problems)
 

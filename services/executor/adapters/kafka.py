@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 
-from services.executor.domain import ExecutionStatus
+from services.executor.domain import ExecutionStatus, RetryPolicy
 from services.executor.handlers import (
     ActionRegistry,
     DeadLetterSink,
@@ -13,7 +13,7 @@ from services.executor.handlers import (
     accept_execution_record,
 )
 from shared.contracts import ExecutionDeadLetter, Topics
-from shared.kafka import RecordHandler, encode
+from shared.kafka import Outgoing, RecordHandler, publish_all
 from shared.observability import instrumented
 
 EXECUTIONS_FINISHED = Counter(
@@ -36,14 +36,18 @@ class KafkaDeadLetters(DeadLetterSink):
     async def dead_letter(self, letter: ExecutionDeadLetter, key: bytes | None) -> None:
         if self.producer is None:
             raise RuntimeError("dead letter sent before the service connected to Kafka")
-        await self.producer.send_and_wait(
-            self._topics.executions_deadletter, encode(letter), key=key
+        await publish_all(
+            self.producer, [Outgoing.of(self._topics.executions_deadletter, letter, key)]
         )
         EXECUTIONS_DEADLETTERED.labels(str(letter.error.get("code"))).inc()
 
 
 def execution_record_handler(
-    *, store: ExecutionStore, actions: ActionRegistry, dead_letters: DeadLetterSink
+    *,
+    store: ExecutionStore,
+    actions: ActionRegistry,
+    dead_letters: DeadLetterSink,
+    retry: RetryPolicy,
 ) -> RecordHandler:
     """The ``ConsumerLoop`` handler for ``executions.requested``: each partition's records in
     order, one execution at a time (partitions run concurrently)."""
@@ -51,7 +55,7 @@ def execution_record_handler(
     @instrumented("executions.requested")
     async def accept(value: bytes | None, key: bytes | None) -> ExecutionStatus | None:
         return await accept_execution_record(
-            value, key, store=store, actions=actions, dead_letters=dead_letters
+            value, key, store=store, actions=actions, dead_letters=dead_letters, retry=retry
         )
 
     async def handle(_tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:

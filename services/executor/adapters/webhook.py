@@ -1,18 +1,17 @@
-"""Delivering ``webhook`` actions: signed (Standard Webhooks), SSRF-guarded, retried while transient."""
+"""Delivering ``webhook`` actions: signed (Standard Webhooks), SSRF-guarded, one attempt at a time."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aiohttp
-import stamina
 from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
 from services.executor.domain import (
-    RetryPolicy,
     StepOutcome,
     address_refusal,
     classify_response,
@@ -81,18 +80,18 @@ def is_transient(error: BaseException) -> bool:
 
 
 class WebhookSender:
-    """Performs ``webhook`` actions through one HTTP client session.
+    """Performs ``webhook`` actions through one HTTP client session, one attempt per call.
 
-    Each attempt carries the same ``webhook-id`` (``{execution_id}:{step_index}``: the receiver's
-    idempotency key) and a fresh timestamp and signature. Redirects are not followed: a redirect
-    could lead anywhere, past the destination checks.
+    Every attempt of a step carries the same ``webhook-id`` (``{execution_id}:{step_index}``: the
+    receiver's idempotency key) and a fresh timestamp and signature; retrying is the engine's
+    business (``handlers``). Redirects are not followed: a redirect could lead anywhere, past the
+    destination checks.
     """
 
-    def __init__(self, settings: WebhookSettings, retry: RetryPolicy) -> None:
+    def __init__(self, settings: WebhookSettings) -> None:
         self._signer = Webhook(settings.signing_secret.get_secret_value())
         self._allow_private_networks = settings.allow_private_networks
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
-        self._retry = retry
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -118,58 +117,50 @@ class WebhookSender:
     async def perform(
         self, request: ExecutionRequest, step_index: int, action: Action
     ) -> StepOutcome:
-        """Deliver step ``step_index`` of ``request``; a failed delivery is an outcome, not an
-        exception."""
+        """One delivery attempt of step ``step_index`` of ``request``; a failed delivery is an
+        outcome (``transient`` when it may succeed later), not an exception."""
         if not isinstance(action, WebhookAction):
             raise TypeError(f"not a webhook action: {action.type!r}")
         url = str(action.url)
         message_id = webhook_message_id(request.execution_id, step_index)
         summary = {"method": action.method, "url": loggable_url(url), "webhookId": message_id}
+        destination = f"http:{urlsplit(url).hostname or ''}"
         refusal = destination_refusal(url, allow_private_networks=self._allow_private_networks)
         if refusal is not None:
             return StepOutcome.failed("destination_refused", refusal, attempts=0, request=summary)
-        payload = webhook_payload(request)
-        attempts = 0
         try:
-            async for attempt in stamina.retry_context(
-                on=self._backoff,
-                attempts=self._retry.attempts,
-                timeout=self._retry.timeout_seconds,
-                wait_initial=self._retry.wait_initial_seconds,
-                wait_max=self._retry.wait_max_seconds,
-                wait_jitter=self._retry.wait_initial_seconds,
-            ):
-                with attempt:
-                    attempts = attempt.num
-                    status = await self._send(action, url, message_id, payload)
+            status = await self._send(action, url, message_id, webhook_payload(request))
         except ReceiverAnswered as answer:
-            code = "retries_exhausted" if answer.transient else "webhook_rejected"
             return StepOutcome.failed(
-                code,
+                "webhook_rejected",
                 str(answer),
-                attempts=attempts,
+                attempts=1,
                 request=summary,
                 response_status=answer.status,
+                transient=answer.transient,
+                retry_after=answer.retry_after,
+                destination=destination,
             )
         except DestinationRefused as error:
             return StepOutcome.failed(
-                "destination_refused", str(error), attempts=attempts, request=summary
+                "destination_refused", str(error), attempts=1, request=summary
             )
         except (aiohttp.ClientError, TimeoutError) as error:
-            code = "retries_exhausted" if is_transient(error) else "delivery_failed"
-            reason = str(error) or type(error).__name__
-            return StepOutcome.failed(code, reason, attempts=attempts, request=summary)
+            return StepOutcome.failed(
+                "delivery_failed",
+                str(error) or type(error).__name__,
+                attempts=1,
+                request=summary,
+                transient=is_transient(error),
+                destination=destination,
+            )
         return StepOutcome(
-            status="succeeded", attempts=attempts, request=summary, response_status=status
+            status="succeeded",
+            attempts=1,
+            request=summary,
+            response_status=status,
+            destination=destination,
         )
-
-    def _backoff(self, error: Exception) -> bool | float:
-        """stamina's retry hook: retry transient failures, after ``Retry-After`` when given."""
-        if not is_transient(error):
-            return False
-        if isinstance(error, ReceiverAnswered) and error.retry_after is not None:
-            return min(error.retry_after, self._retry.wait_max_seconds)
-        return True
 
     async def _send(self, action: WebhookAction, url: str, message_id: str, payload: str) -> int:
         if self._session is None:

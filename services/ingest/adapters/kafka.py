@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -10,7 +9,7 @@ from prometheus_client import Counter
 
 from services.ingest.handlers import EventSink, PublishedEvents, accept_inbound_record
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
-from shared.kafka import RecordHandler, encode
+from shared.kafka import Outgoing, RecordHandler, publish_all
 from shared.observability import instrumented
 
 EVENTS_DEADLETTERED = Counter(
@@ -32,16 +31,15 @@ class KafkaEventSink(EventSink):
         return self.producer
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
-        pending = [
-            await self._producer.send(
-                self._topics.events_normalized, encode(event), key=event.tenantid.encode()
-            )
-            for event in events
-        ]
-        await asyncio.gather(*pending)
+        topic = self._topics.events_normalized
+        await publish_all(
+            self._producer, (Outgoing.of(topic, event, key=event.tenantid) for event in events)
+        )
 
     async def dead_letter(self, letter: EventDeadLetter, key: bytes | None) -> None:
-        await self._producer.send_and_wait(self._topics.events_deadletter, encode(letter), key=key)
+        await publish_all(
+            self._producer, [Outgoing.of(self._topics.events_deadletter, letter, key)]
+        )
         EVENTS_DEADLETTERED.labels(str(letter.error.get("code"))).inc()
 
 

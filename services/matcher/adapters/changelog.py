@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 from services.matcher.domain import WorkflowIndex
 from shared.contracts import WorkflowChange
 from shared.kafka import decode
+from shared.lifecycle import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class _Partition:
         self.settled.set()
 
 
-class ChangelogReader:
+class ChangelogReader(BackgroundLoop):
     """The workflows of the ``events.normalized`` partitions this instance is assigned.
 
     Co-partitioning (SPEC §2) puts the workflows of the tenants whose events are on partition
@@ -60,51 +60,41 @@ class ChangelogReader:
     wins) says which workflows exist.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, topic: str, *, grace_seconds: float = 20.0
+    ) -> None:
+        super().__init__(name="workflows.changelog reader", grace_seconds=grace_seconds)
         self._consumer = consumer
         self._topic = topic
         self._partitions: dict[int, _Partition] = {}
-        self._assignment_changed = asyncio.Event()
-        self._stopping = False
-        self._running = False
-        self._done = asyncio.Event()
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self._consumer.start()
-        self._running = True
 
-    async def run(self) -> None:
-        """Read the assigned partitions until ``stop()``; raises if the consumer fails."""
-        try:
-            while not self._stopping:
-                if not self._consumer.assignment():
-                    await self._assignment_changed.wait()
-                    self._assignment_changed.clear()
-                    continue
-                batch = await self._consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS)
-                for tp, records in batch.items():
-                    self._apply(tp, records)
-                await self._settle_caught_up()
-        finally:
-            self._done.set()
+    async def iteration(self) -> None:
+        """Read what the assigned partitions have; with nothing assigned, wait for that."""
+        if not self._consumer.assignment():
+            await self.pause(3600)  # woken by the next assignment (or the stop)
+            return
+        batch = await self._consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS)
+        for tp, records in batch.items():
+            self._apply(tp, records)
+        await self._settle_caught_up()
 
     async def stop(self) -> None:
-        """Stop reading and wake every waiter with "revoked". Idempotent."""
-        self._stopping = True
-        self._assignment_changed.set()
+        """Wake every waiter with "revoked", stop reading (``BackgroundLoop``). Idempotent."""
+        self._stopping.set()
         for partition in self._partitions.values():
             partition.release()
         self._partitions.clear()
-        if not self._running:
-            return
-        self._running = False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._done.wait(), timeout=5 * _POLL_TIMEOUT_MS / 1000)
+        await super().stop()
+
+    async def close(self) -> None:
         await self._consumer.stop()
 
     async def assign(self, partitions: Iterable[int]) -> None:
         """Take ``partitions`` as the complete new assignment; any other partition is revoked."""
-        if self._stopping:
+        if self.stopping:
             return
         wanted = set(partitions)
         self._drop(number for number in list(self._partitions) if number not in wanted)
@@ -130,7 +120,7 @@ class ChangelogReader:
         Returns None if the partition is revoked (or the reader stops) first: the event that
         asked is no longer this instance's to process.
         """
-        if self._stopping:
+        if self.stopping:
             return None
         state = self._partitions.get(partition)
         if state is None:
@@ -155,7 +145,7 @@ class ChangelogReader:
         return bool(dropped)
 
     def _follow_assignment(self, fresh: list[int]) -> None:
-        if self._stopping:
+        if self.stopping:
             return
         assigned = {number: state for number, state in self._partitions.items() if state.assigned}
         self._consumer.assign(self._tps(assigned))
@@ -163,7 +153,7 @@ class ChangelogReader:
         for number, state in assigned.items():
             if number not in fresh and state.position is not None:
                 self._consumer.seek(TopicPartition(self._topic, number), state.position)
-        self._assignment_changed.set()
+        self.wake()
 
     async def _read_from_beginning(self, fresh: list[int]) -> None:
         states = {TopicPartition(self._topic, number): self._partitions[number] for number in fresh}

@@ -27,7 +27,7 @@ from services.matcher.handlers import (
 )
 from services.matcher.settings import MatcherSettings
 from shared.contracts import CloudEvent, ExecutionRequest, Topics
-from shared.kafka import decode, encode
+from shared.kafka import Outgoing, decode, send_all
 from shared.observability import instrumented
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,10 @@ class KafkaExecutionSink(ExecutionSink):
         self._topic = topic
 
     async def request(self, requests: Sequence[ExecutionRequest]) -> Awaitable[object]:
-        pending = [
-            await self._producer.send(
-                self._topic, encode(request), key=request.workflow_id.encode()
-            )
-            for request in requests
-        ]
-        return asyncio.gather(*pending)
+        return await send_all(
+            self._producer,
+            (Outgoing.of(self._topic, request, key=request.workflow_id) for request in requests),
+        )
 
 
 # faust builds its group consumer with ``fetch_max_wait_ms=1500`` and no way to change it, so

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 from services.scheduler.domain import Clock
 from services.scheduler.handlers import ScheduleStore, learn_workflow_changes
 from shared.contracts import CloudEvent, Topics, WorkflowChange
-from shared.kafka import RecordHandler, decode, encode
+from shared.kafka import Outgoing, RecordHandler, decode, publish_all
 from shared.observability import instrumented
 
 log = logging.getLogger(__name__)
@@ -37,13 +36,10 @@ class KafkaEventPublisher:
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         if self.producer is None:
             raise RuntimeError("events are published before the service connected to Kafka")
-        pending = [
-            await self.producer.send(
-                self._topics.events_normalized, encode(event), key=event.tenantid.encode()
-            )
-            for event in events
-        ]
-        await asyncio.gather(*pending)
+        topic = self._topics.events_normalized
+        await publish_all(
+            self.producer, (Outgoing.of(topic, event, key=event.tenantid) for event in events)
+        )
 
 
 def changelog_record_handler(store: ScheduleStore, clock: Clock) -> RecordHandler:

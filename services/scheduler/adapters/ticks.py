@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,7 +10,7 @@ from prometheus_client import Counter, Histogram
 
 from services.scheduler.domain import Clock
 from services.scheduler.handlers import EventPublisher, ScheduleStore, fire_due_schedules
-from shared.lifecycle import is_connection_error
+from shared.lifecycle import BackgroundLoop, is_connection_error
 from shared.observability import instrumented
 
 log = logging.getLogger(__name__)
@@ -52,31 +50,25 @@ def cron_job(
     return fire_cron_slots
 
 
-class TickLoop:
+class TickLoop(BackgroundLoop):
     """Runs every job once per tick, every ``interval`` seconds, until stopped.
 
     A job that reports a full batch is run again without waiting. A job failing because Kafka or
     PostgreSQL is unreachable is retried next tick (its claim was rolled back, so its work is
-    still due); any other failure ends the loop, and with it the service.
+    still due); any other failure ends the loop, and with it the service. ``stop()`` lets the
+    tick in flight finish within ``grace_seconds`` (``BackgroundLoop``).
     """
 
-    def __init__(self, jobs: list[TickJob], *, interval: float) -> None:
+    def __init__(
+        self, jobs: list[TickJob], *, interval: float, grace_seconds: float = 20.0
+    ) -> None:
+        super().__init__(name="tick loop", grace_seconds=grace_seconds)
         self._jobs = jobs
         self._interval = interval
-        self._stopping = asyncio.Event()
-        self._done = asyncio.Event()
-        self._task: asyncio.Task[object] | None = None
 
-    async def run(self) -> None:
-        self._task = asyncio.current_task()
-        try:
-            while not self._stopping.is_set():
-                more_due = await self._tick()
-                if not more_due:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
-        finally:
-            self._done.set()
+    async def iteration(self) -> None:
+        if not await self._tick():
+            await self.pause(self._interval)
 
     async def _tick(self) -> bool:
         started = time.perf_counter()
@@ -92,16 +84,3 @@ class TickLoop:
         finally:
             TICK_SECONDS.observe(time.perf_counter() - started)
         return more_due
-
-    async def stop(self, grace: float) -> None:
-        """Let the tick in flight finish (within ``grace`` seconds, else cancel it). Idempotent,
-        safe before ``run``."""
-        self._stopping.set()
-        if self._task is None or self._done.is_set():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._done.wait()), timeout=grace)
-        except TimeoutError:
-            log.warning("tick still running after the grace period; cancelling it")
-            self._task.cancel()
-            await self._done.wait()

@@ -11,7 +11,6 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from services.executor.adapters.webhook import WebhookSender
-from services.executor.domain import RetryPolicy
 from services.executor.service import ExecutorService
 from services.executor.settings import WebhookSettings
 from shared.contracts import ExecutionDeadLetter, WorkflowDefinition
@@ -185,8 +184,7 @@ async def test_a_name_resolving_to_a_private_address_is_refused_when_connecting(
     receiver: Receiver, tenant_id: str
 ) -> None:
     sender = WebhookSender(
-        WebhookSettings(signing_secret=SecretStr(SIGNING_SECRET), allow_private_networks=False),
-        RetryPolicy(attempts=3, timeout_seconds=5, wait_initial_seconds=0, wait_max_seconds=0),
+        WebhookSettings(signing_secret=SecretStr(SIGNING_SECRET), allow_private_networks=False)
     )
     await sender.start()
     try:

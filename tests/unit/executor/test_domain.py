@@ -11,6 +11,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.executor.domain import (
+    RetryPolicy,
     StepOutcome,
     StepRecord,
     address_refusal,
@@ -241,3 +242,19 @@ def test_an_execution_fails_with_its_failed_steps_error() -> None:
         "attempts": 1,
         "responseStatus": 400,
     }
+
+
+def test_the_wait_between_attempts_backs_off_and_honours_retry_after_within_the_cap() -> None:
+    policy = RetryPolicy(
+        attempts=5, timeout_seconds=60, wait_initial_seconds=0.5, wait_max_seconds=4
+    )
+    assert [policy.wait_before(n, retry_after=None, jitter=0) for n in (1, 2, 3, 4, 5)] == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        4.0,
+    ]
+    assert policy.wait_before(1, retry_after=None, jitter=1) == 1.0
+    assert policy.wait_before(1, retry_after=2.5, jitter=1) == 2.5
+    assert policy.wait_before(1, retry_after=3600, jitter=0) == 4

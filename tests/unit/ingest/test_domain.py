@@ -95,3 +95,18 @@ def test_batch_limits() -> None:
         )
         == 2
     )
+
+
+def test_data_the_pipeline_cannot_store_is_refused_naming_the_field() -> None:
+    with pytest.raises(Rejected) as rejected:
+        normalize_batch(
+            [
+                {"type": "customer.created", "data": {"ok": 1}},
+                {"type": "customer.created", "data": {"note": "a\u0000b"}},
+            ],
+            tenant_id="acme",
+            max_events=10,
+        )
+    [problem] = rejected.value.problems
+    assert problem.path == "$[1].data"
+    assert "data.note: must not contain NUL characters" in problem.message

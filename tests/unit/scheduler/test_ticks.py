@@ -19,11 +19,11 @@ async def test_a_full_batch_is_followed_at_once_by_another_tick() -> None:
             drained.set()
         return more
 
-    loop = TickLoop([job], interval=3600)
+    loop = TickLoop([job], interval=3600, grace_seconds=5)
     task = asyncio.create_task(loop.run())
     async with asyncio.timeout(5):
         await drained.wait()
-    await loop.stop(grace=5)
+    await loop.stop()
     await task
     assert answers == []
 
@@ -40,11 +40,11 @@ async def test_an_unreachable_dependency_is_retried_next_tick() -> None:
         recovered.set()
         return False
 
-    loop = TickLoop([job], interval=0.001)
+    loop = TickLoop([job], interval=0.001, grace_seconds=5)
     task = asyncio.create_task(loop.run())
     async with asyncio.timeout(5):
         await recovered.wait()
-    await loop.stop(grace=5)
+    await loop.stop()
     await task
     assert task.exception() is None
 
@@ -65,9 +65,9 @@ async def test_stop_is_safe_before_run_and_then_nothing_fires() -> None:
         fired = True
         return False
 
-    loop = TickLoop([job], interval=0.001)
-    await loop.stop(grace=1)
-    await loop.stop(grace=1)
+    loop = TickLoop([job], interval=0.001, grace_seconds=1)
+    await loop.stop()
+    await loop.stop()
     await loop.run()
     assert not fired
 
@@ -80,8 +80,8 @@ async def test_a_tick_outlasting_the_grace_period_is_cancelled() -> None:
         await asyncio.Event().wait()
         return False
 
-    loop = TickLoop([job], interval=0.001)
+    loop = TickLoop([job], interval=0.001, grace_seconds=0.01)
     task = asyncio.create_task(loop.run())
     await started.wait()
-    await loop.stop(grace=0.01)
+    await loop.stop()
     assert task.cancelled()

@@ -1,12 +1,24 @@
-"""The shared contracts: workflow definitions, execution ids, the tenant partitioner."""
+"""The shared contracts: workflow definitions, execution ids, the tenant partitioner, what an
+envelope may carry, deferred executions."""
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
-from shared.contracts import CloudEvent, WorkflowDefinition, execution_id_for
+from shared.contracts import (
+    CloudEvent,
+    DeferredExecution,
+    ExecutionRequest,
+    Resumption,
+    WorkflowDefinition,
+    execution_id_for,
+)
+from shared.contracts.envelope import MAX_DATA_DEPTH
 from shared.kafka import tenant_partition, tenant_partitioner
 
 HOOK = [{"type": "webhook", "url": "https://hooks.example.com/x"}]
@@ -91,3 +103,64 @@ def test_the_tenant_partitioner_puts_workflows_beside_their_tenants_events(tenan
     assert tenant_partitioner(tenant.encode(), partitions, partitions) == default
     assert tenant_partitioner(f"{tenant}/wf_123".encode(), partitions, partitions) == default
     assert tenant_partition(tenant, 12) == default
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"note": "a\u0000b"}, "data.note: must not contain NUL characters"),
+        ({"items": [{"name": "\ud800"}]}, "data.items[0].name: must be valid Unicode text"),
+        ({"bad\u0000key": 1}, "data: a key must not contain NUL"),
+        ({"value": float("nan")}, "data.value: numbers must be finite"),
+        ({"value": float("inf")}, "data.value: numbers must be finite"),
+    ],
+)
+def test_an_envelope_refuses_data_the_pipeline_cannot_store(data: object, says: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        CloudEvent(id="e1", source="native", type="customer.created", tenantid="acme", data=data)
+
+
+def test_an_envelope_refuses_data_nested_too_deep_and_keeps_what_is_fine() -> None:
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(MAX_DATA_DEPTH):
+        deep = {"next": deep}
+    with pytest.raises(ValidationError, match="nests deeper than"):
+        CloudEvent(id="e1", source="native", type="customer.created", tenantid="acme", data=deep)
+    fine = {"name": "Zoë 🎉", "tags": ["a", "b"], "value": 1.5, "nested": {"ok": None}}
+    event = CloudEvent(
+        id="e1", source="native", type="customer.created", tenantid="acme", data=fine
+    )
+    assert event.data == fine
+
+
+def test_an_envelope_refuses_a_nul_in_its_identifiers() -> None:
+    with pytest.raises(ValidationError, match="subject: must not contain NUL"):
+        CloudEvent(
+            id="e1", source="native", type="customer.created", tenantid="acme", subject="a\u0000"
+        )
+
+
+def test_a_deferred_execution_must_say_when_and_where_it_resumes() -> None:
+    event = CloudEvent(id="e1", source="native", type="customer.created", tenantid="acme")
+    workflow = WorkflowDefinition.model_validate(
+        {"name": "w", "trigger": "customer.created", "actions": HOOK}
+    )
+    request = ExecutionRequest(
+        execution_id="exe_1",
+        tenant_id="acme",
+        workflow_id="wf_1",
+        workflow_version=1,
+        workflow=workflow,
+        event=event,
+    )
+    with pytest.raises(ValidationError, match="resumption"):
+        DeferredExecution(request=request)
+    due = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    parked = request.model_copy(
+        update={"resumption": Resumption(timer_id="t1", reason="delay", step=2, due_at=due)}
+    )
+    deferred = DeferredExecution.model_validate_json(
+        DeferredExecution(request=parked).model_dump_json()
+    )
+    assert deferred.resumption.step == 2
+    assert deferred.request.execution_id == "exe_1"
