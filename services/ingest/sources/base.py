@@ -262,15 +262,16 @@ def collect(
     """Parse every ``(path, item)``; all or nothing, every item's problems listed."""
     events: list[CloudEvent] = []
     problems: list[Problem] = []
+    codes: set[str] = set()
     for path, item in results:
         try:
             events.extend(parse_one(item, path))
         except Rejected as rejected:
             problems.extend(rejected.problems)
+            codes.add(rejected.code)
     if problems:
-        raise Rejected(
-            "invalid_event", "some events in the batch are invalid; none was accepted", problems
-        )
+        code = codes.pop() if len(codes) == 1 else "invalid_event"
+        raise Rejected(code, "some events in the batch are invalid; none was accepted", problems)
     return events
 
 
