@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.ingest.adapters import http, postgres
 from services.ingest.adapters.kafka import KafkaEventSink, inbound_record_handler
-from services.ingest.adapters.postgres import PostgresPublishedEvents
+from services.ingest.adapters.postgres import PostgresPublishedEvents, PurgeLoop
 from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.clients import open_clients
@@ -76,6 +76,13 @@ class IngestService(Service):
         )
         await loop.start()
         self.run_in_background(loop, stack)
+        purge = PurgeLoop(
+            self.store,
+            interval=self.settings.dedup_purge_interval_seconds,
+            grace_seconds=self.settings.shutdown_grace_seconds,
+        )
+        await purge.start()
+        self.run_in_background(purge, stack)
 
     async def _authenticate(self, token: str) -> tenancy.Principal | None:
         if self._pool is None:

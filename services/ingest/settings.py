@@ -34,3 +34,6 @@ class IngestSettings(ServiceSettings):
         gt=0,
         description="how long a source event already published is recognised and not published again",
     )
+    dedup_purge_interval_seconds: float = Field(
+        default=300, gt=0, description="how often ids older than the dedup window are removed"
+    )

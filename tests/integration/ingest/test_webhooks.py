@@ -314,3 +314,22 @@ async def test_concurrent_duplicates_carry_one_id(ingest: IngestService, tenant:
     ids = {json.loads(text)["events"][0]["id"] for _, _, text in answers}
     assert len(ids) == 1
     assert all(status == 200 for status, _, _ in answers)
+
+
+async def test_ids_older_than_the_window_are_not_duplicates_and_are_purged(
+    ingest: IngestService, pool: Pool, tenant: str
+) -> None:
+    store = ingest.store
+    await store.remember(tenant, ["evt_old", "evt_new"])
+    await pool.execute(
+        "UPDATE ingest_published_events SET published_at = now() - interval '73 hours'"
+        " WHERE tenant_id = $1 AND event_id = 'evt_old'",
+        tenant,
+    )
+    assert await store.published(tenant, ["evt_old", "evt_new"]) == {"evt_new"}
+    assert await store.published("another-tenant", ["evt_new"]) == set()
+    assert await store.purge_expired(limit=100) >= 1
+    remaining = await pool.fetch(
+        "SELECT event_id FROM ingest_published_events WHERE tenant_id = $1", tenant
+    )
+    assert [row["event_id"] for row in remaining] == ["evt_new"]
