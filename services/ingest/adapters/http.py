@@ -58,6 +58,27 @@ def add_routes(
     max_events: int,
     public_base_url: str | None,
 ) -> None:
+    async def intake(
+        request: web.Request, source: str, raw: bytes, tenant_id: str, *, status: int
+    ) -> web.Response:
+        """Check the content type, accept the body, answer once the broker acknowledged it."""
+        refused = _content_type_error(request, source)
+        if refused is not None:
+            return refused
+        try:
+            accepted = await accept(
+                sink,
+                store,
+                source=source,
+                raw=raw,
+                tenant_id=tenant_id,
+                max_events=max_events,
+                headers=dict(request.headers),
+            )
+        except Rejected as rejected:
+            return _rejected(rejected)
+        return _answer(accepted, status=status)
+
     async def post_events(request: web.Request) -> web.Response:
         token = bearer_token(request)
         principal = await authenticate(token) if token else None
@@ -75,21 +96,7 @@ def add_routes(
                 f"source format {source!r} is not supported",
                 [{"path": "query:source", "message": f"one of {sorted(sources.ADAPTERS)}"}],
             )
-        refused = _content_type_error(request, source)
-        if refused is not None:
-            return refused
-        try:
-            accepted = await accept(
-                sink,
-                store,
-                source=source,
-                raw=await request.read(),
-                tenant_id=principal.tenant_id,
-                max_events=max_events,
-            )
-        except Rejected as rejected:
-            return _rejected(rejected)
-        return _answer(accepted, status=202)
+        return await intake(request, source, await request.read(), principal.tenant_id, status=202)
 
     async def post_webhook(request: web.Request) -> web.Response:
         source = request.match_info["source"]
@@ -111,22 +118,7 @@ def add_routes(
         if not _verified(request, source, raw, secret, public_base_url):
             _count_rejected(source if sources.is_source(source) else "unknown", "bad_credentials")
             return _unauthorized("the credentials are not valid for this tenant and source")
-        refused = _content_type_error(request, source)
-        if refused is not None:
-            return refused
-        try:
-            accepted = await accept(
-                sink,
-                store,
-                source=source,
-                raw=raw,
-                tenant_id=tenant,
-                max_events=max_events,
-                headers=dict(request.headers),
-            )
-        except Rejected as rejected:
-            return _rejected(rejected)
-        return _answer(accepted, status=200)
+        return await intake(request, source, raw, tenant, status=200)
 
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/webhooks/{source}/{tenant}", post_webhook)

@@ -15,8 +15,7 @@ from services.ingest.sources.base import (
     Fields,
     Intake,
     Notice,
-    check_batch,
-    collect,
+    each,
     envelope,
     parse_json,
     timestamp,
@@ -72,10 +71,11 @@ SNS_CONFIRMATIONS: Final = frozenset({"SubscriptionConfirmation", "UnsubscribeCo
 def parse(body: object, *, tenant_id: str, max_events: int) -> Intake:
     """One AWS body → its envelopes; ``Rejected`` names every field at fault (all or nothing)."""
     if isinstance(body, list):
-        check_batch(body, "$", max_events)
         return Intake(
-            collect(
-                [(f"$[{index}]", item) for index, item in enumerate(body)],
+            each(
+                body,
+                "$",
+                max_events,
                 lambda item, path: eventbridge(item, tenant_id=tenant_id, path=path),
             )
         )

@@ -275,6 +275,17 @@ def collect(
     return events
 
 
+def each(
+    items: list[object],
+    prefix: str,
+    max_events: int,
+    parse_one: Callable[[object, str], list[CloudEvent]],
+) -> list[CloudEvent]:
+    """A vendor batch at ``prefix``: bounded, every item parsed at ``prefix[i]``, all or nothing."""
+    check_batch(items, prefix, max_events)
+    return collect([(f"{prefix}[{index}]", item) for index, item in enumerate(items)], parse_one)
+
+
 def unmappable(path: str, value: str, known: Mapping[str, object] | list[str]) -> Rejected:
     names = sorted(known)
     return Rejected(

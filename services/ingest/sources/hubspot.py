@@ -18,8 +18,7 @@ from services.ingest.sources.base import (
     Fields,
     Intake,
     as_number,
-    check_batch,
-    collect,
+    each,
     envelope,
     timestamp,
     unmappable,
@@ -143,14 +142,10 @@ def _decode_uri(uri: str) -> str:
 
 def parse(body: object, *, tenant_id: str, max_events: int) -> Intake:
     """A webhook batch (a JSON array; one object is taken as a batch of one) → envelopes."""
-    items = body if isinstance(body, list) else [body]
-    path = "$" if isinstance(body, list) else ""
-    check_batch(items, path or "$", max_events)
+    if not isinstance(body, list):
+        return Intake(_event(body, tenant_id=tenant_id, path="$"))
     return Intake(
-        collect(
-            [(f"{path}[{index}]" if path else "$", item) for index, item in enumerate(items)],
-            lambda item, at: _event(item, tenant_id=tenant_id, path=at),
-        )
+        each(body, "$", max_events, lambda item, at: _event(item, tenant_id=tenant_id, path=at))
     )
 
 

@@ -24,8 +24,7 @@ from services.ingest.sources.base import (
     Fields,
     Intake,
     as_number,
-    check_batch,
-    collect,
+    each,
     envelope,
     timestamp,
     unmappable,
@@ -68,20 +67,21 @@ ACK: Final = (
 def parse(body: object, *, tenant_id: str, max_events: int) -> Intake:
     """A decoded JSON body → envelopes; ``Rejected`` names every field at fault."""
     if isinstance(body, list):
-        check_batch(body, "$", max_events)
         return Intake(
-            collect(
-                [(f"$[{index}]", item) for index, item in enumerate(body)],
+            each(
+                body,
+                "$",
+                max_events,
                 lambda item, path: [_cometd(item, tenant_id=tenant_id, path=path)],
             )
         )
     if isinstance(body, dict) and isinstance(body.get("events"), list):
         topic = body.get("topicName") or body.get("topic_name")
-        events: list[object] = body["events"]
-        check_batch(events, "$.events", max_events)
         return Intake(
-            collect(
-                [(f"$.events[{index}]", item) for index, item in enumerate(events)],
+            each(
+                body["events"],
+                "$.events",
+                max_events,
                 lambda item, path: [_pubsub(item, topic, tenant_id=tenant_id, path=path)],
             )
         )
@@ -271,14 +271,12 @@ def parse_outbound_message(raw: bytes, *, tenant_id: str, max_events: int) -> In
     if not organization:
         raise _missing("/Envelope/Body/notifications/OrganizationId")
     action = _text(notifications, "ActionId")
-    items = notifications.findall(f"{{{OUTBOUND}}}Notification")
-    check_batch(list(items), "/Envelope/Body/notifications/Notification", max_events)
+    items: list[object] = list(notifications.findall(f"{{{OUTBOUND}}}Notification"))
     return Intake(
-        collect(
-            [
-                (f"/Envelope/Body/notifications/Notification[{index}]", item)
-                for index, item in enumerate(items)
-            ],
+        each(
+            items,
+            "/Envelope/Body/notifications/Notification",
+            max_events,
             lambda item, path: [
                 _notification(item, organization, action, tenant_id=tenant_id, path=path)
             ],

@@ -5,34 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.ingest.service import IngestService
-from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
 from shared.postgres import Pool
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def ingest(
-    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
-) -> AsyncIterator[IngestService]:
-    service = IngestService(
-        IngestSettings(host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings)
-    )
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import io
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,11 +17,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.ingest.service import IngestService
-from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
 from shared.postgres import Pool
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import KafkaSettings
 from tests.integration.ingest.test_http_and_inbound import read_records, url
 
 pytestmark = pytest.mark.integration
@@ -30,20 +28,6 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "sources"
 APP_SECRET = "hubspot-app-secret"
 SHARED_SECRET = "shared-inbound-secret"
-
-
-@pytest.fixture
-async def ingest(
-    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
-) -> AsyncIterator[IngestService]:
-    service = IngestService(
-        IngestSettings(host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings)
-    )
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture
