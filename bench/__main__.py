@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import os
-import random
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -80,82 +75,6 @@ async def b1_passthrough(bootstrap: str, messages: int) -> float:
     return messages / elapsed
 
 
-def hubspot_batch(size: int, portal: int) -> bytes:
-    """A HubSpot webhook batch of ``size`` distinct property changes (HubSpot sends at most 100)."""
-    stamp = time.time_ns() // 1_000_000
-    return json.dumps(
-        [
-            {
-                "objectId": 1_000_000 + n,
-                "propertyName": "lifecyclestage",
-                "propertyValue": "customer",
-                "changeSource": "CRM_UI",
-                "eventId": random.getrandbits(48),
-                "subscriptionId": 25,
-                "portalId": portal,
-                "appId": 1160452,
-                "occurredAt": stamp,
-                "subscriptionType": "contact.propertyChange",
-                "attemptNumber": 0,
-            }
-            for n in range(size)
-        ]
-    ).encode()
-
-
-def hubspot_headers(url: str, body: bytes, secret: str) -> dict[str, str]:
-    stamp = str(time.time_ns() // 1_000_000)
-    digest = hmac.new(
-        secret.encode(), b"POST" + url.encode() + body + stamp.encode(), hashlib.sha256
-    )
-    return {
-        "Content-Type": "application/json",
-        "X-HubSpot-Signature-v3": base64.b64encode(digest.digest()).decode(),
-        "X-HubSpot-Request-Timestamp": stamp,
-    }
-
-
-async def closed_loop(
-    seconds: float, concurrency: int, send: Callable[[], Awaitable[int]]
-) -> float:
-    """Events/s with ``concurrency`` clients each sending as soon as its last answer came."""
-    accepted = 0
-    deadline = time.perf_counter() + seconds
-
-    async def client() -> None:
-        nonlocal accepted
-        while time.perf_counter() < deadline:
-            accepted += await send()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return accepted / (time.perf_counter() - started)
-
-
-async def open_loop(rate: float, seconds: float, send: Callable[[], Awaitable[int]]) -> list[float]:
-    """Latencies of requests started at ``rate`` per second whatever the answers do (open loop).
-
-    Each latency runs from the request's scheduled start, so a stalled server is charged for the
-    requests that should have gone out meanwhile (no coordinated omission).
-    """
-    latencies: list[float] = []
-    tasks: list[asyncio.Task[None]] = []
-    started = time.perf_counter()
-
-    async def one(scheduled: float) -> None:
-        await send()
-        latencies.append(time.perf_counter() - scheduled)
-
-    for n in range(int(rate * seconds)):
-        scheduled = started + n / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    await asyncio.gather(*tasks)
-    return latencies
-
-
 def ingest_process(kafka: KafkaSettings, database_url: str, port: int) -> subprocess.Popen[bytes]:
     """Ingest as its own process (``python -m services.ingest``), as it runs in production."""
     env = {
@@ -192,68 +111,38 @@ async def i1_ingest(kafka: KafkaSettings, database_url: str, seconds: float) -> 
     port = free_port()
     process = ingest_process(kafka, database_url, port)
     base = f"http://127.0.0.1:{port}"
-    results: dict[str, float] = {}
-    connector = aiohttp.TCPConnector(limit=0)
     try:
-        async with aiohttp.ClientSession(connector=connector) as http:
-            await wait_ready(http, base)
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-            data = {
-                "customerName": "Globex",
-                "value": 150000,
-                "productName": "DataPipe",
-                "pad": "x" * 800,
-            }
-
-            async def native_batch() -> int:
-                body = [
-                    {"type": "private_offer.accepted", "id": uuid.uuid4().hex, "data": data}
-                    for _ in range(500)
-                ]
-                async with http.post(f"{base}/v1/events", json=body, headers=headers) as response:
-                    assert response.status == 202, await response.text()
-                return 500
-
-            async def native_single() -> int:
-                body = {"type": "customer.created", "id": uuid.uuid4().hex, "data": data}
-                async with http.post(f"{base}/v1/events", json=body, headers=headers) as response:
-                    assert response.status == 202, await response.text()
-                return 1
-
-            hook = f"{base}/v1/webhooks/hubspot/{tenant}"
-
-            def signed(size: int) -> Callable[[], Awaitable[int]]:
-                async def send() -> int:
-                    body = hubspot_batch(size, portal=33)
-                    async with http.post(
-                        hook, data=body, headers=hubspot_headers(hook, body, secret)
-                    ) as response:
-                        assert response.status == 200, await response.text()
-                    return size
-
-                return send
-
-            results["batch"] = await closed_loop(seconds, 4, native_batch)
-            results["hubspot_batch"] = await closed_loop(seconds, 4, signed(100))
-            for name, send in (("single", native_single), ("hubspot_single", signed(1))):
-                latencies = await open_loop(1000, seconds, send)
-                quantiles = statistics.quantiles(latencies, n=100)
-                results[f"{name}_p50"] = quantiles[49] * 1000
-                results[f"{name}_p99"] = quantiles[98] * 1000
+        await wait_ready(base)
+        load = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.load",
+            base,
+            key,
+            tenant,
+            secret,
+            str(seconds),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        output, _ = await load.communicate()
+        if load.returncode != 0:
+            raise RuntimeError("the load generator failed")
+        results: dict[str, float] = json.loads(output)
     finally:
         process.terminate()
         process.wait(timeout=30)
     return results
 
 
-async def wait_ready(http: aiohttp.ClientSession, base: str) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{base}/readyz") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
+async def wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.2)
     raise RuntimeError("ingest did not become ready")
 
 
@@ -294,6 +183,10 @@ async def main(rounds: int) -> None:
                 f"I1  ingest {label:<27}p50 {figure[name + '_p50']:.1f} ms, p99 {figure[name + '_p99']:.1f} ms"
                 " (open loop, 1,000 req/s)"
             )
+        print(
+            f"I1  ingest single-event capacity     {figure['single_capacity']:>10,.0f} req/s"
+            "  (32 clients, closed loop)"
+        )
 
 
 if __name__ == "__main__":
