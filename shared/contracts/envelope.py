@@ -81,11 +81,22 @@ class CloudEvent(BaseModel):
 
 
 class EventDeadLetter(BaseModel):
-    """An input ingest could not accept, on ``events.deadletter``, with the reason."""
+    """An input ingest could not accept, on ``events.deadletter``, with the reason.
+
+    Also the record of an input that is not an event but must not vanish (an SNS subscription
+    confirmation, ``error.code`` ``sns_subscription_confirmation``). ``received_base64`` holds the
+    exact bytes when they are not valid UTF-8 (``received`` is then a lossy rendering).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     received: str = Field(description="the rejected input as received (decoded as UTF-8)")
+    received_base64: str | None = Field(
+        default=None, description="the exact bytes, when they are not valid UTF-8"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="the record's or request's headers (no credentials)"
+    )
     source: str | None = None
     tenant: str | None = None
     error: dict[str, Any] = Field(description="{code, message, path}")
