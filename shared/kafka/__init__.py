@@ -88,7 +88,9 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> A
         )
         for record in records
     ]
-    return _all_acknowledged(pending)
+    # A task, not a bare coroutine: a caller that never awaits it (an event whose partition was
+    # revoked while its requests were in flight) leaves nothing unawaited behind.
+    return asyncio.ensure_future(_all_acknowledged(pending))
 
 
 async def _all_acknowledged(pending: Sequence[Awaitable[Any]]) -> None:
