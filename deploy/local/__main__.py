@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from pydantic import SecretStr
 
 from services.config_api.adapters.postgres import install_example_templates
 from shared import tenancy
@@ -126,7 +127,7 @@ class DevStack:
             log.info("embedded PostgreSQL started")
 
     async def prepare_database(self) -> None:
-        settings = PostgresSettings(database_url=self.env["DATABASE_URL"])  # type: ignore[arg-type]
+        settings = PostgresSettings(database_url=SecretStr(self.env["DATABASE_URL"]))
         pool = await create_pool(settings, application_name="devstack")
         try:
             await tenancy.migrate(pool)
