@@ -43,6 +43,27 @@ def registered_families() -> list[Metric]:
     return list(REGISTRY.collect())
 
 
+def label_names() -> dict[str, set[str]]:
+    """Each registered metric's label names, also for metrics that have no series yet.
+
+    prometheus-client keeps a metric's declared labels only on the metric object itself
+    (``_labelnames``), so the registry's collectors are read; collectors of another kind
+    (the process and platform collectors) contribute the labels of their samples.
+    """
+    registered_families()
+    labels: dict[str, set[str]] = {}
+    for collector in list(REGISTRY._collector_to_names):
+        declared = getattr(collector, "_labelnames", None)
+        name = getattr(collector, "_name", None)
+        if declared is not None and name is not None:
+            labels.setdefault(name, set()).update(declared)
+            continue
+        for family in collector.collect():
+            found = {key for sample in family.samples for key in sample.labels}
+            labels.setdefault(family.name, set()).update(found - {"le", "quantile"})
+    return labels
+
+
 def series_names(family: Metric) -> set[str]:
     """The sample names a family exposes (``x_total`` for counter ``x``, ``_bucket`` …)."""
     return {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
