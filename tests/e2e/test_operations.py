@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops.catalogue import SERVICES, consumer_groups
+from ops.cli.kafka import consumer_lag
 from services.executor.settings import ExecutorSettings
 from services.ingest.settings import IngestSettings
 from services.matcher.settings import MatcherSettings
@@ -174,6 +175,7 @@ def prometheus(running: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @dataclass
 class Cli:
     env: dict[str, str]
+    stack: Stack
 
     async def __call__(self, *args: str) -> tuple[int, str, str]:
         process = await asyncio.create_subprocess_exec(
@@ -202,7 +204,8 @@ def wf(running: Stack, api_key: str) -> Cli:
             "WF_API_KEY": api_key,
             "KAFKA_BOOTSTRAP_SERVERS": running.env["KAFKA_BOOTSTRAP_SERVERS"],
             "TOPIC_PREFIX": running.env["TOPIC_PREFIX"],
-        }
+        },
+        running,
     )
 
 
@@ -212,10 +215,43 @@ def write(tmp_path: Path, name: str, data: Any) -> str:
     return str(path)
 
 
+async def active_webhook_workflow(
+    wf: Cli, tmp_path: Path, name: str, trigger: str, receiver: Receiver, pool: Pool, tenant: str
+) -> dict[str, Any]:
+    """Apply an active workflow that calls ``receiver``; return once the matcher has it."""
+    definition = {
+        "name": name,
+        "trigger": trigger,
+        "status": "active",
+        "actions": [{"type": "webhook", "url": receiver.url}],
+    }
+    [applied] = await wf.json("apply", write(tmp_path, "workflow.json", definition))
+    await wait_until_matcher_knows_every_workflow(wf.stack, pool, tenant)
+    return dict(applied)
+
+
+def stack_groups(stack: Stack) -> tuple[KafkaSettings, dict[str, list[str]]]:
+    """The stack's Kafka settings and its consumer groups, as the services name them."""
+    kafka = KafkaSettings(
+        bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        TOPIC_PREFIX=stack.env["TOPIC_PREFIX"],
+    )  # type: ignore[call-arg]
+    return kafka, consumer_groups(
+        IngestSettings(kafka=kafka),
+        MatcherSettings(kafka=kafka),
+        ExecutorSettings(kafka=kafka),
+        SchedulerSettings(kafka=kafka),
+    )
+
+
 async def wait_until_processed(wf: Cli) -> None:
-    """Until no group of the stack lags (every record sent so far has been handled)."""
+    """Until no group of the stack lags (every record sent so far has been handled).
+
+    Polled in-process (what ``wf lag`` reads), since a process per poll would be slow.
+    """
+    kafka, groups = stack_groups(wf.stack)
     async with asyncio.timeout(WAIT):
-        while any(row["lag"] for row in await wf.json("lag")):
+        while any(lag.lag for lag in await consumer_lag(kafka, groups)):
             await asyncio.sleep(0.2)
 
 
@@ -333,20 +369,9 @@ async def test_exit_statuses_mean_something(wf: Cli, tmp_path: Path) -> None:
 async def test_replayed_execution_dead_letters_run_once_after_the_destination_is_fixed(
     running: Stack, wf: Cli, receiver: Receiver, tmp_path: Path, tenant_id: str, pool: Pool
 ) -> None:
-    [workflow] = await wf.json(
-        "apply",
-        write(
-            tmp_path,
-            "w.json",
-            {
-                "name": "Failing hook",
-                "trigger": "contract.created",
-                "status": "active",
-                "actions": [{"type": "webhook", "url": receiver.url}],
-            },
-        ),
+    workflow = await active_webhook_workflow(
+        wf, tmp_path, "Failing hook", "contract.created", receiver, pool, tenant_id
     )
-    await wait_until_matcher_knows_every_workflow(running, pool, tenant_id)
     delivered_before = set(receiver.ids(200))
     receiver.status = 500  # the destination is down: the execution fails and is dead-lettered
     events = [
@@ -384,20 +409,9 @@ async def test_replayed_event_dead_letters_are_deduplicated_by_event_id(
     running: Stack, wf: Cli, receiver: Receiver, tmp_path: Path, tenant_id: str, pool: Pool
 ) -> None:
     receiver.status = 200
-    await wf.json(
-        "apply",
-        write(
-            tmp_path,
-            "w.json",
-            {
-                "name": "Renewal hook",
-                "trigger": "contract.renewed",
-                "status": "active",
-                "actions": [{"type": "webhook", "url": receiver.url}],
-            },
-        ),
+    await active_webhook_workflow(
+        wf, tmp_path, "Renewal hook", "contract.renewed", receiver, pool, tenant_id
     )
-    await wait_until_matcher_knows_every_workflow(running, pool, tenant_id)
     # Dead letters as an ingest with a since-fixed bug wrote them: the same event, twice.
     topics = Topics(running.env["TOPIC_PREFIX"])
     event = {"type": "contract.renewed", "id": f"renewal-{uuid.uuid4().hex[:8]}", "data": {}}
@@ -430,13 +444,7 @@ async def test_replayed_event_dead_letters_are_deduplicated_by_event_id(
 async def test_every_consumer_group_reports_its_lag_and_every_metric_is_well_named(
     running: Stack, wf: Cli
 ) -> None:
-    kafka = KafkaSettings(TOPIC_PREFIX=running.env["TOPIC_PREFIX"])  # type: ignore[call-arg]
-    groups = consumer_groups(
-        IngestSettings(kafka=kafka),
-        MatcherSettings(kafka=kafka),
-        ExecutorSettings(kafka=kafka),
-        SchedulerSettings(kafka=kafka),
-    )
+    _, groups = stack_groups(running)
     rows = await wf.json("lag")
     assert {(row["group"], row["topic"]) for row in rows} == {
         (group, topic) for group, topics in groups.items() for topic in topics

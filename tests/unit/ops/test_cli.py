@@ -14,7 +14,18 @@ from ops.cli.main import main, parse_since, parser
 from ops.cli.output import table
 from shared.contracts import EventDeadLetter, Topics
 
-COMMANDS = ["apply", "list", "activate", "pause", "test", "send", "executions", "execution", "lag", "replay"]
+COMMANDS = [
+    "apply",
+    "list",
+    "activate",
+    "pause",
+    "test",
+    "send",
+    "executions",
+    "execution",
+    "lag",
+    "replay",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -49,7 +60,9 @@ def test_since_takes_durations_and_iso_times() -> None:
 
 def test_tables_align_their_columns_and_say_when_empty() -> None:
     out = io.StringIO()
-    table([{"id": "a", "lag": 3, "ok": True}, {"id": "bbbb", "lag": None}], ["id", "lag", "ok"], out)
+    table(
+        [{"id": "a", "lag": 3, "ok": True}, {"id": "bbbb", "lag": None}], ["id", "lag", "ok"], out
+    )
     assert out.getvalue().splitlines() == ["ID    LAG  OK", "a     3    yes", "bbbb  -    -"]
     empty = io.StringIO()
     table([], ["id"], empty)
@@ -74,7 +87,9 @@ def test_event_dead_letters_go_back_to_inbound_with_their_headers_under_their_ev
         tenant="acme",
         error={"code": "x"},
     )
-    replay = event_replay(record(topics.events_deadletter, letter.model_dump_json().encode(), 7), topics)
+    replay = event_replay(
+        record(topics.events_deadletter, letter.model_dump_json().encode(), 7), topics
+    )
     assert replay is not None
     assert (replay.id, replay.topic, replay.code) == ("evt-1", "p.events.inbound", "x")
     assert dict(replay.headers) == {
