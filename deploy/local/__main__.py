@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from pydantic import SecretStr
 
 from deploy.local.sink import DEFAULT_PORT as SINK_PORT
 from deploy.local.sink import DEFAULT_SMTP_PORT as SINK_SMTP_PORT
@@ -169,7 +170,7 @@ class DevStack:
             log.info("embedded PostgreSQL started")
 
     async def prepare_database(self) -> None:
-        settings = PostgresSettings(database_url=self.env["DATABASE_URL"])  # type: ignore[arg-type]
+        settings = PostgresSettings(database_url=SecretStr(self.env["DATABASE_URL"]))
         pool = await create_pool(settings, application_name="devstack")
         try:
             await tenancy.migrate(pool)

@@ -23,6 +23,7 @@ from services.executor.settings import ExecutorSettings
 from shared.clients import open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
+from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 
 log = logging.getLogger(__name__)
@@ -124,3 +125,9 @@ class ExecutorService(Service):
         )
         await loop.start()
         self.run_in_background(loop, stack)
+        await export_lag(
+            self,
+            stack,
+            self.settings.kafka,
+            {self.settings.consumer_group: [self.topics.executions_requested]},
+        )

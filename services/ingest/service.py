@@ -14,6 +14,7 @@ from shared import tenancy
 from shared.clients import open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
+from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 from shared.postgres import Pool
 
@@ -60,10 +61,11 @@ class IngestService(Service):
         self.readiness_checks = clients.readiness_checks
 
     async def begin(self, stack: AsyncExitStack) -> None:
+        consumer_group = self.settings.consumer_group
         consumer = make_consumer(
             self.settings.kafka,
             self.topics.events_inbound,
-            group_id=self.settings.consumer_group,
+            group_id=consumer_group,
             client_id=self.name,
         )
         loop = ConsumerLoop(
@@ -83,6 +85,9 @@ class IngestService(Service):
         )
         await purge.start()
         self.run_in_background(purge, stack)
+        await export_lag(
+            self, stack, self.settings.kafka, {consumer_group: [self.topics.events_inbound]}
+        )
 
     async def _authenticate(self, token: str) -> tenancy.Principal | None:
         if self._pool is None:

@@ -12,6 +12,7 @@ from services.scheduler.settings import SchedulerSettings
 from shared.clients import open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
+from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 
 
@@ -61,6 +62,12 @@ class ScheduleService(Service):
         )
         await changelog.start()
         self.run_in_background(changelog, stack)
+        await export_lag(
+            self,
+            stack,
+            self.settings.kafka,
+            {self.settings.consumer_group: [self.topics.workflows_changelog]},
+        )
 
         ticks = TickLoop(
             [
