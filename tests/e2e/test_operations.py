@@ -38,8 +38,7 @@ from shared.testing import free_port, wait_for_port
 from tests.deploy.naming import naming_problems
 from tests.deploy.tools import DEPLOY, tool
 from tests.e2e.conftest import SERVICES as PORT_VARIABLES
-from tests.e2e.conftest import Stack
-from tests.e2e.test_pipeline import changelog_size, metric
+from tests.e2e.conftest import Stack, changelog_size, metric
 
 pytestmark = pytest.mark.e2e
 
