@@ -22,3 +22,9 @@ class ConfigApiSettings(ServiceSettings):
     )
     outbox_batch_size: int = Field(default=500, ge=1, description="records relayed per batch")
     page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")
+    allow_private_networks: bool = Field(
+        default=False,
+        validation_alias="WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        description="accept workflows whose URLs are literal private, loopback or link-local "
+        "addresses (the executor's setting of the same name; the dev stack and tests only)",
+    )

@@ -42,6 +42,7 @@ from services.scheduler.settings import SchedulerSettings
 from shared.clients import Clients, open_clients
 from shared.contracts import Topics
 from shared.kafka import ConsumerLoop, make_consumer
+from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 from shared.postgres import Pool
 
@@ -132,6 +133,16 @@ class ScheduleService(Service):
         await asyncio.gather(*(consumer.start() for consumer in consumers))
         for consumer in consumers:
             self.spawn(consumer.run(), name=consumer.name)
+        await export_lag(
+            self,
+            stack,
+            self.settings.kafka,
+            {
+                self.settings.consumer_group: [self.topics.workflows_changelog],
+                self.settings.events_consumer_group: [self.topics.events_normalized],
+                self.settings.timers_consumer_group: [self.topics.executions_deferred],
+            },
+        )
 
     def _timer_loop(self, stores: _Stores) -> tuple[TickLoop, Callable[[datetime], None]]:
         """The timers' own loop, and what the deferred consumer calls with each batch's earliest

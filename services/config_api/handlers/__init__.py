@@ -6,6 +6,11 @@ transactions their docstrings promise.
 
 from services.config_api.handlers.audit import AuditReader, list_audit
 from services.config_api.handlers.executions import ExecutionReader, get_execution, list_executions
+from services.config_api.handlers.records import (
+    ProductRecordReader,
+    get_product_record,
+    list_product_records,
+)
 from services.config_api.handlers.tenant_resources import (
     EmailTemplateRepository,
     InboundSecretRepository,
@@ -44,6 +49,7 @@ __all__ = [
     "EmailTemplateRepository",
     "ExecutionReader",
     "InboundSecretRepository",
+    "ProductRecordReader",
     "TenantRepository",
     "WorkflowRepository",
     "create_template",
@@ -54,6 +60,7 @@ __all__ = [
     "duplicate_workflow",
     "get_execution",
     "get_inbound_secret",
+    "get_product_record",
     "get_template",
     "get_tenant",
     "get_version",
@@ -62,6 +69,7 @@ __all__ = [
     "list_audit",
     "list_executions",
     "list_inbound_secrets",
+    "list_product_records",
     "list_templates",
     "list_versions",
     "list_workflows",

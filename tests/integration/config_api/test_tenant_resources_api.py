@@ -37,6 +37,7 @@ async def test_template_crud_with_unique_names(
     path = f"/api/email-templates/{created['id']}"
     assert reply.headers["Location"] == path
     assert {k: created[k] for k in TEMPLATE} == TEMPLATE
+    assert created["htmlBody"] is None, "without one, the text body is sent as HTML too"
     assert created["createdBy"].startswith("api-key:")
 
     status, error = await client.request("POST", "/api/email-templates", json=TEMPLATE)
@@ -45,6 +46,15 @@ async def test_template_crud_with_unique_names(
 
     status, updated = await client.request("PUT", path, json={"subject": "New subject"})
     assert (status, updated["subject"], updated["body"]) == (200, "New subject", "Hello")
+    status, updated = await client.request("PUT", path, json={"htmlBody": "<p>Hello</p>"})
+    assert (status, updated["htmlBody"], updated["body"]) == (200, "<p>Hello</p>", "Hello")
+    published = await pool.fetchrow(
+        "SELECT * FROM config_api_published.email_templates WHERE tenant_id = $1 AND name = $2",
+        tenant_id,
+        TEMPLATE["name"],
+    )
+    assert published is not None
+    assert (published["text_body"], published["html_body"]) == ("Hello", "<p>Hello</p>")
     status, other = await client.request(
         "POST", "/api/email-templates", json={**TEMPLATE, "name": "other"}
     )
@@ -76,6 +86,7 @@ async def test_template_crud_with_unique_names(
         ({**TEMPLATE, "body": ""}, "$.body"),
         ({"name": "only-a-name"}, "$.subject"),
         ({**TEMPLATE, "html": "<p>"}, "$.html"),
+        ({**TEMPLATE, "htmlBody": ""}, "$.htmlBody"),
     ],
 )
 async def test_invalid_templates_name_the_path(
@@ -103,6 +114,7 @@ async def test_the_seed_templates_install_once_per_tenant(
     assert set(by_name) == SEED_TEMPLATE_NAMES
     assert by_name["welcome"]["body"] == "Mine", "the tenant's own template wins"
     assert {t.name for t in EXAMPLE_TEMPLATES} == SEED_TEMPLATE_NAMES
+    assert all(by_name[name]["htmlBody"] for name in SEED_TEMPLATE_NAMES - {"welcome"})
 
 
 async def test_inbound_secrets_are_write_only(

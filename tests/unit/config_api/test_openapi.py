@@ -16,9 +16,11 @@ from services.config_api.adapters.postgres import (
     PostgresEmailTemplates,
     PostgresExecutionReader,
     PostgresInboundSecrets,
+    PostgresProductRecords,
     PostgresTenants,
     PostgresWorkflowRepository,
 )
+from services.config_api.domain import SavePolicy
 from shared.contracts import WorkflowDefinition
 from shared.tenancy import Principal
 
@@ -37,6 +39,8 @@ def registered_operations() -> set[tuple[str, str]]:
             templates=PostgresEmailTemplates(),
             secrets=PostgresInboundSecrets(),
             audit=PostgresAuditLog(),
+            records=PostgresProductRecords(),
+            policy=SavePolicy(),
             tenants=PostgresTenants(),
             page_size_max=200,
         ),

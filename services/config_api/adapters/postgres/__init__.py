@@ -7,6 +7,7 @@ its version and outbox record) in one transaction.
 from services.config_api.adapters.postgres.audit import PostgresAuditLog, write_audit
 from services.config_api.adapters.postgres.executions import PostgresExecutionReader
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migrate
+from services.config_api.adapters.postgres.records import PostgresProductRecords
 from services.config_api.adapters.postgres.tenant_resources import (
     PostgresEmailTemplates,
     PostgresInboundSecrets,
@@ -22,6 +23,7 @@ __all__ = [
     "PostgresEmailTemplates",
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
+    "PostgresProductRecords",
     "PostgresTenants",
     "PostgresWorkflowRepository",
     "install_example_templates",

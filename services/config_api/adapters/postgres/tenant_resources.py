@@ -60,7 +60,9 @@ def _template(row: asyncpg.Record) -> EmailTemplate:
     return EmailTemplate(
         id=row["id"],
         tenant_id=row["tenant_id"],
-        content=EmailTemplateInput(name=row["name"], subject=row["subject"], body=row["body"]),
+        content=EmailTemplateInput(
+            name=row["name"], subject=row["subject"], body=row["body"], htmlBody=row["html_body"]
+        ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         created_by=row["created_by"],
@@ -89,6 +91,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                     actor,
                 )
                 if row is None:
@@ -134,6 +137,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                 )
                 if updated is None:
                     raise RuntimeError("the locked template row is gone")
@@ -179,6 +183,7 @@ class PostgresEmailTemplates(PoolHolder):
                     example.name,
                     example.subject,
                     example.body,
+                    example.html_body,
                     actor,
                 )
                 if row is None:

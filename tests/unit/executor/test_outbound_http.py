@@ -1,40 +1,18 @@
-"""The webhook adapter's rules that need no network: the resolver guard and retry classification."""
+"""The outbound HTTP client's rules that need no network: the resolver guard, retry classes."""
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr, ValidationError
 
-from services.executor.adapters.webhook import (
+from services.executor.adapters.outbound import (
     DestinationRefused,
     PublicAddressResolver,
-    ReceiverAnswered,
     is_transient,
 )
 from services.executor.settings import WebhookSettings
-
-
-class FixedResolver(AbstractResolver):
-    """Resolves every name to the given addresses."""
-
-    def __init__(self, *addresses: str) -> None:
-        self.addresses = addresses
-        self.closed = False
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
-            for address in self.addresses
-        ]
-
-    async def close(self) -> None:
-        self.closed = True
+from shared.testing.network import FixedResolver
 
 
 async def test_a_name_resolving_only_to_public_addresses_is_allowed() -> None:
@@ -63,8 +41,6 @@ async def test_closing_the_guard_closes_the_resolver_it_wraps() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (ReceiverAnswered(503, "", transient=True, retry_after=None), True),
-        (ReceiverAnswered(400, "", transient=False, retry_after=None), False),
         (aiohttp.ServerDisconnectedError(), True),
         (aiohttp.ClientOSError(104, "reset"), True),
         (aiohttp.ServerTimeoutError(), True),
