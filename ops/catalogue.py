@@ -96,7 +96,7 @@ def consumer_groups(
         ingest.consumer_group: [topics.events_inbound],
         matcher.consumer_group: [topics.events_normalized],
         executor.consumer_group: [topics.executions_requested],
-        scheduler.consumer_group: [topics.workflows_changelog],
+        **scheduler.consumer_groups(topics),
     }
 
 

@@ -134,14 +134,7 @@ class ScheduleService(Service):
         for consumer in consumers:
             self.spawn(consumer.run(), name=consumer.name)
         await export_lag(
-            self,
-            stack,
-            self.settings.kafka,
-            {
-                self.settings.consumer_group: [self.topics.workflows_changelog],
-                self.settings.events_consumer_group: [self.topics.events_normalized],
-                self.settings.timers_consumer_group: [self.topics.executions_deferred],
-            },
+            self, stack, self.settings.kafka, self.settings.consumer_groups(self.topics)
         )
 
     def _timer_loop(self, stores: _Stores) -> tuple[TickLoop, Callable[[datetime], None]]:

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.scheduler.domain import DEFAULT_REVENUE_TYPES
-from shared.contracts import TriggerType
+from shared.contracts import Topics, TriggerType
 from shared.settings import ServiceSettings
 
 
@@ -99,3 +99,11 @@ class SchedulerSettings(ServiceSettings):
     @property
     def timers_consumer_group(self) -> str:
         return f"{self.consumer_group}-timers"
+
+    def consumer_groups(self, topics: Topics) -> dict[str, list[str]]:
+        """The scheduler's consumer groups and the topic each reads."""
+        return {
+            self.consumer_group: [topics.workflows_changelog],
+            self.events_consumer_group: [topics.events_normalized],
+            self.timers_consumer_group: [topics.executions_deferred],
+        }

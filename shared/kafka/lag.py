@@ -10,6 +10,7 @@ has not committed, read from that record's timestamp.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -194,7 +195,15 @@ class LagExporter(BackgroundLoop):
         await self.pause(self._settings.lag_interval_seconds)
 
     async def close(self) -> None:
-        await self._consumer.stop()
+        try:
+            await self._consumer.stop()
+        except asyncio.CancelledError:
+            # aiokafka's group-less consumer cancels its committed-offsets task on stop and
+            # awaits it; a task that never got to run (a stop right after the start) re-raises
+            # that cancellation. Only a cancellation of this task itself is passed on.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
         await self._admin.close()
 
 
