@@ -12,11 +12,13 @@ from shared.testing.infra import (
     port_is_open,
     wait_for_port,
 )
+from shared.testing.timers import TimerRelay
 
 __all__ = [
     "EmbeddedBroker",
     "EmbeddedPostgres",
     "InfrastructureError",
+    "TimerRelay",
     "free_port",
     "port_is_open",
     "wait_for_port",

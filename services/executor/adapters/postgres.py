@@ -1,14 +1,49 @@
-"""The executions and execution_steps tables: opening an execution, the step log, finishing."""
+"""The executor's tables: executions and their step logs, rate-limit admissions, leases, exits,
+and destination pauses. PostgreSQL is the one authority every replica shares.
+
+What PostgreSQL refuses to store (a data error, an index row too large) is ``UnstorableInput``:
+the handler dead-letters the request instead of failing on it at every redelivery. What the
+executor writes itself (step logs, errors) is made storable first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from services.executor.domain import ExecutionProgress, ExecutionStatus, StepRecord
-from services.executor.handlers import ExecutionStore
-from shared.contracts import ExecutionRequest
+import asyncpg
+from pydantic import ValidationError
+
+from services.executor.domain import (
+    RATE_LIMIT_WINDOW,
+    ExecutionProgress,
+    ExecutionStatus,
+    StepRecord,
+    Timer,
+    queue_due_at,
+    queue_slot,
+)
+from services.executor.handlers import (
+    Admission,
+    DestinationPauses,
+    ExecutionStore,
+    UnstorableInput,
+    WaitingExecution,
+    WaitingExecutions,
+)
+from shared.contracts import CloudEvent, DeferralReason, ExecutionRequest
+from shared.contracts.storable import storable_copy, storable_text
+from shared.lifecycle import BackgroundLoop
 from shared.postgres import Pool, Queries, apply_migrations
+from shared.workflows import ConditionGroup
+
+log = logging.getLogger(__name__)
 
 _QUERIES = Queries.load("services.executor")
 
@@ -17,65 +52,347 @@ async def migrate(pool: Pool) -> None:
     await apply_migrations(pool, owner="executor", package="services.executor")
 
 
-class PostgresExecutionStore(ExecutionStore):
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+@contextlib.asynccontextmanager
+async def _refusals_as_unstorable() -> AsyncIterator[None]:
+    try:
+        yield
+    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as refused:
+        raise UnstorableInput(f"PostgreSQL refused it: {storable_text(str(refused))}") from refused
 
-    async def open(self, request: ExecutionRequest) -> ExecutionProgress | None:
-        async with self._pool.acquire() as connection:
+
+class Leases:
+    """The lease tokens this process holds, and which of them were lost (their lease expired
+    and could not be renewed: another run may hold the execution now)."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+
+    def hold(self, token: str) -> None:
+        self._held.add(token)
+
+    def drop(self, token: str) -> None:
+        self._held.discard(token)
+
+    def holds(self, token: str) -> bool:
+        return token in self._held
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._held)
+
+
+class LeaseRenewal(BackgroundLoop):
+    """Renews every lease this process holds, well before it expires (a third of its length),
+    so that a long step keeps its execution; a token whose lease is gone is dropped."""
+
+    def __init__(self, pool: Pool, leases: Leases, *, lease_seconds: float) -> None:
+        super().__init__(name="lease-renewal", grace_seconds=5.0)
+        self._pool = pool
+        self._leases = leases
+        self._lease_seconds = lease_seconds
+
+    async def iteration(self) -> None:
+        await self.pause(self._lease_seconds / 3)
+        tokens = self._leases.tokens
+        if not tokens or self.stopping:
+            return
+        try:
+            rows = await self._pool.fetch(_QUERIES.renew_leases, tokens, self._lease_seconds)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("leases not renewed", extra={"error": repr(error)})
+            return
+        kept = {row["claimed_by"] for row in rows}
+        for token in tokens:
+            if token not in kept:
+                self._leases.drop(token)
+
+
+def _progress(
+    row: asyncpg.Record, steps: Sequence[asyncpg.Record], request: ExecutionRequest
+) -> ExecutionProgress:
+    continues = request.workflow.error_handling.on_error == "continue"
+    done = {s["step_index"] for s in steps if s["status"] in ("succeeded", "skipped")}
+    failed = {s["step_index"] for s in steps if s["status"] == "failed"}
+    timer = None
+    if row["status"] == "waiting" and row["timer_id"] is not None:
+        timer = Timer(row["timer_id"], row["wait_reason"], row["resume_step"], row["due_at"])
+    return ExecutionProgress(
+        status=row["status"],
+        lease_until=row["lease_until"],
+        done_steps=frozenset(done | failed) if continues else frozenset(done),
+        failed_steps=frozenset(failed) if continues else frozenset(),
+        step_attempts={s["step_index"]: s["attempts"] for s in steps if s["status"] == "waiting"},
+        admitted=row["admitted"],
+        timer=timer,
+        error=row["error"],
+        dead_lettered=row["deadlettered_at"] is not None,
+        notified=row["notified_at"] is not None,
+    )
+
+
+class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
+    def __init__(self, pool: Pool, leases: Leases | None = None) -> None:
+        self._pool = pool
+        self.leases = leases or Leases()
+
+    def holds(self, token: str) -> bool:
+        return self.leases.holds(token)
+
+    async def begin(
+        self, request: ExecutionRequest, token: str, *, lease_seconds: float
+    ) -> ExecutionProgress | None:
+        workflow = request.workflow
+        exit_conditions = (
+            workflow.exit_conditions.model_dump(mode="json", by_alias=True)
+            if workflow.exit_conditions is not None
+            else None
+        )
+        async with _refusals_as_unstorable(), self._pool.acquire() as connection:
             row = await connection.fetchrow(
-                _QUERIES.open_execution,
+                _QUERIES.insert_execution,
                 request.execution_id,
                 request.tenant_id,
                 request.workflow_id,
                 request.workflow_version,
-                request.workflow.trigger,
+                workflow.trigger,
                 request.event.model_dump(mode="json"),
+                request.event.subject,
+                request.requested_at,
+                exit_conditions,
+                workflow.settings.max_executions_per_hour is None,
+                token,
+                lease_seconds,
             )
-            if row is None:
-                return None
-            succeeded = await connection.fetch(
-                _QUERIES.done_steps, request.execution_id, request.tenant_id
-            )
-        return ExecutionProgress(
-            status=row["status"],
-            done_steps=frozenset(step["step_index"] for step in succeeded),
-            error=row["error"],
-            dead_lettered=row["deadlettered_at"] is not None,
-        )
+            if row is not None:
+                self.leases.hold(token)
+                return ExecutionProgress(
+                    status="running",
+                    claimed=True,
+                    lease_until=row["lease_until"],
+                    admitted=row["admitted"],
+                )
+            async with connection.transaction():
+                return await self._claim(connection, request, token, lease_seconds)
 
-    async def record_step(self, record: StepRecord) -> None:
+    async def _claim(
+        self,
+        connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
+        request: ExecutionRequest,
+        token: str,
+        lease_seconds: float,
+    ) -> ExecutionProgress | None:
+        row = await connection.fetchrow(_QUERIES.lock_execution, request.execution_id)
+        if row is None or row["tenant_id"] != request.tenant_id:
+            return None
+        steps = await connection.fetch(
+            _QUERIES.step_progress, request.execution_id, request.tenant_id
+        )
+        progress = _progress(row, steps, request)
+        may_run = progress.status == "running" or progress.waits_on(request.resumption)
+        if not may_run or row["leased"]:
+            return progress
+        lease_until = await connection.fetchval(
+            _QUERIES.claim_execution,
+            request.execution_id,
+            request.tenant_id,
+            token,
+            lease_seconds,
+        )
+        self.leases.hold(token)
+        return replace(progress, claimed=True, lease_until=lease_until)
+
+    async def admit(self, request: ExecutionRequest, token: str, limit: int) -> Admission:
+        tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
+        async with (
+            _refusals_as_unstorable(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            now = await connection.fetchval(_QUERIES.admission_lock, f"{tenant}/{workflow}")
+            state = await connection.fetchrow(_QUERIES.admission_state, execution, tenant, token)
+            if state is None:
+                self.leases.drop(token)
+                return Admission("lost")
+            if state["admitted"]:
+                return Admission("admitted")
+            since = now - RATE_LIMIT_WINDOW
+            in_window = await connection.fetchval(
+                _QUERIES.count_admitted, tenant, workflow, since, limit
+            )
+            queues = request.workflow.settings.throttle_action == "queue"
+            ahead = (
+                await connection.fetchval(
+                    _QUERIES.count_queued_ahead, tenant, workflow, state["requested_at"], execution
+                )
+                if queues and state["requested_at"] is not None
+                else 0
+            )
+            if ahead == 0 and in_window < limit:
+                await connection.execute(_QUERIES.admit_execution, execution, tenant, now)
+                return Admission("admitted")
+            self.leases.drop(token)
+            if not queues:
+                await connection.execute(_QUERIES.throttle_execution, execution, tenant)
+                return Admission("dropped")
+            kth, hours = queue_slot(in_window, limit, ahead)
+            kth_admission = (
+                await connection.fetchval(_QUERIES.nth_admission, tenant, workflow, since, kth - 1)
+                if kth >= 1
+                else None
+            )
+            due_at = queue_due_at(now, kth_admission, hours)
+            timer_id = await connection.fetchval(
+                _QUERIES.park_execution, execution, tenant, token, "queue", 0, due_at
+            )
+        return Admission("queued", Timer(timer_id, "queue", 0, due_at))
+
+    async def resume(self, tenant_id: str, execution_id: str, token: str, timer: Timer) -> bool:
+        async with self._pool.acquire() as connection, connection.transaction():
+            resumed = await connection.fetchval(
+                _QUERIES.resume_execution, execution_id, tenant_id, token
+            )
+            if resumed and timer.reason == "delay" and timer.step > 0:
+                await connection.execute(
+                    _QUERIES.finish_delay_step, execution_id, tenant_id, timer.step - 1
+                )
+        return bool(resumed)
+
+    async def record_step(self, record: StepRecord, token: str) -> bool:
         outcome = record.outcome
         error = outcome.error
-        await self._pool.execute(
-            _QUERIES.record_step,
-            record.execution_id,
-            record.tenant_id,
-            record.step_index,
-            record.action_type,
-            outcome.status,
-            outcome.attempts,
-            dict(outcome.request),
-            outcome.response_status,
-            {"code": error.code, "message": error.message} if error is not None else None,
-            record.started_at,
-            record.finished_at,
-        )
+        async with _refusals_as_unstorable():
+            recorded = await self._pool.fetchval(
+                _QUERIES.record_step,
+                record.execution_id,
+                record.tenant_id,
+                record.step_index,
+                record.action_type,
+                outcome.status,
+                outcome.attempts,
+                storable_copy(dict(outcome.request)),
+                outcome.response_status,
+                {"code": error.code, "message": storable_text(error.message)}
+                if error is not None
+                else None,
+                storable_copy(dict(outcome.result)),
+                record.started_at,
+                record.finished_at,
+                token,
+            )
+        return recorded is not None
 
     async def finish(
         self,
         tenant_id: str,
         execution_id: str,
+        token: str,
         status: ExecutionStatus,
         error: Mapping[str, Any] | None,
-    ) -> None:
-        await self._pool.execute(
-            _QUERIES.finish_execution,
-            execution_id,
-            tenant_id,
-            status,
-            dict(error) if error is not None else None,
+    ) -> bool:
+        self.leases.drop(token)
+        async with _refusals_as_unstorable():
+            finished = await self._pool.fetchval(
+                _QUERIES.finish_execution,
+                execution_id,
+                tenant_id,
+                status,
+                storable_copy(dict(error)) if error is not None else None,
+                token,
+            )
+        return finished is not None
+
+    async def park(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        token: str,
+        reason: DeferralReason,
+        step: int,
+        due_at: datetime,
+    ) -> Timer | None:
+        self.leases.drop(token)
+        timer_id = await self._pool.fetchval(
+            _QUERIES.park_execution, execution_id, tenant_id, token, reason, step, due_at
         )
+        return Timer(timer_id, reason, step, due_at) if timer_id is not None else None
+
+    async def release(self, tenant_id: str, execution_id: str, token: str) -> None:
+        self.leases.drop(token)
+        await self._pool.execute(_QUERIES.release_lease, execution_id, tenant_id, token)
+
+    async def abandon(self, tenant_id: str, execution_id: str, error: Mapping[str, Any]) -> bool:
+        failed = await self._pool.fetchval(
+            _QUERIES.abandon_execution, execution_id, tenant_id, storable_copy(dict(error))
+        )
+        return failed is not None
 
     async def mark_dead_lettered(self, tenant_id: str, execution_id: str) -> None:
         await self._pool.execute(_QUERIES.mark_dead_lettered, execution_id, tenant_id)
+
+    async def mark_notified(self, tenant_id: str, execution_id: str) -> None:
+        await self._pool.execute(_QUERIES.mark_notified, execution_id, tenant_id)
+
+    async def exitable(self, events: Sequence[CloudEvent]) -> list[WaitingExecution]:
+        pairs = sorted({(e.tenantid, e.subject) for e in events if e.subject is not None})
+        if not pairs:
+            return []
+        rows = await self._pool.fetch(
+            _QUERIES.exitable_executions, [p[0] for p in pairs], [p[1] for p in pairs]
+        )
+        waiting: list[WaitingExecution] = []
+        for row in rows:
+            try:
+                conditions = ConditionGroup.model_validate(row["exit_conditions"])
+            except ValidationError:
+                log.warning("stored exit conditions unreadable", extra={"execution_id": row["id"]})
+                continue
+            waiting.append(
+                WaitingExecution(
+                    tenant_id=row["tenant_id"],
+                    execution_id=row["id"],
+                    subject=row["subject"],
+                    trigger_event_id=row["trigger_event_id"],
+                    begun_at=row["created_at"],
+                    exit_conditions=conditions,
+                )
+            )
+        return waiting
+
+    async def exit(self, execution: WaitingExecution, event: CloudEvent) -> bool:
+        exited = await self._pool.fetchval(
+            _QUERIES.exit_execution, execution.execution_id, execution.tenant_id, event.id
+        )
+        return exited is not None
+
+
+class PostgresDestinationPauses(DestinationPauses):
+    """Pauses in PostgreSQL, shared by every replica, read through a small cache: a pause set
+    by another replica is seen within ``cache_seconds``; one set here at once."""
+
+    def __init__(self, pool: Pool, *, cache_seconds: float, max_entries: int = 10_000) -> None:
+        self._pool = pool
+        self._cache_seconds = cache_seconds
+        self._max_entries = max_entries
+        self._cache: OrderedDict[tuple[str, str], tuple[datetime | None, float]] = OrderedDict()
+
+    async def paused_until(self, tenant_id: str, destination: str) -> datetime | None:
+        key = (tenant_id, destination)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[1] < self._cache_seconds:
+            return cached[0]
+        until = await self._pool.fetchval(_QUERIES.destination_paused_until, tenant_id, destination)
+        self._remember(key, until)
+        return until  # type: ignore[no-any-return]
+
+    async def pause(self, tenant_id: str, destination: str, until: datetime) -> None:
+        await self._pool.execute(_QUERIES.pause_destination, tenant_id, destination, until)
+        cached = self._cache.get((tenant_id, destination))
+        if cached is not None and cached[0] is not None:
+            until = max(until, cached[0])
+        self._remember((tenant_id, destination), until)
+
+    def _remember(self, key: tuple[str, str], until: datetime | None) -> None:
+        self._cache[key] = (until, time.monotonic())
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)

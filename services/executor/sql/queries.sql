@@ -1,31 +1,126 @@
--- The executor's queries on executions and execution_steps. Every one names the tenant.
+-- The executor's queries on executions, execution_steps and destination_pauses. Every one names
+-- the tenant. Times that order things (leases, admissions) are the database's clock, so that
+-- replicas with different clocks agree.
 
--- name: open_execution
--- Insert the execution as running unless it exists; either way return its row. No row means the
--- id is taken by another tenant. (The outer SELECT cannot see the CTE's insert: the two halves
--- are mutually exclusive.)
-WITH inserted AS (
-    INSERT INTO executions (id, tenant_id, workflow_id, workflow_version, trigger_type, event)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING status, error, deadlettered_at
+-- name: insert_execution
+-- A new execution, running, leased to $11 for $12 seconds; admitted at once when the workflow
+-- has no rate limit ($10). No row: the id is recorded already.
+INSERT INTO executions (
+    id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
+    exit_conditions, admitted_at, claimed_by, lease_until
 )
-SELECT status, error, deadlettered_at FROM inserted
-UNION ALL
-SELECT status, error, deadlettered_at FROM executions WHERE id = $1 AND tenant_id = $2
+VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10::bool THEN clock_timestamp() END, $11,
+    clock_timestamp() + make_interval(secs => $12)
+)
+ON CONFLICT (id) DO NOTHING
+RETURNING admitted_at IS NOT NULL AS admitted, lease_until;
+
+-- name: lock_execution
+-- An existing execution, locked until the end of the transaction; any tenant (the caller
+-- compares).
+SELECT tenant_id, status, error, admitted_at IS NOT NULL AS admitted, claimed_by, lease_until,
+       claimed_by IS NOT NULL AND lease_until > clock_timestamp() AS leased,
+       wait_reason, resume_step, due_at, timer_id, deadlettered_at, notified_at
+FROM executions
+WHERE id = $1
+FOR UPDATE;
+
+-- name: step_progress
+SELECT step_index, status, attempts
+FROM execution_steps
+WHERE execution_id = $1 AND tenant_id = $2;
+
+-- name: claim_execution
+UPDATE executions
+SET claimed_by = $3, lease_until = clock_timestamp() + make_interval(secs => $4)
+WHERE id = $1 AND tenant_id = $2
+RETURNING lease_until;
+
+-- name: renew_leases
+-- The leases among $1 still held, extended; a token missing from the answer lost its lease.
+UPDATE executions
+SET lease_until = clock_timestamp() + make_interval(secs => $2)
+WHERE claimed_by = ANY($1::text[])
+RETURNING claimed_by;
+
+-- name: release_lease
+UPDATE executions
+SET claimed_by = NULL, lease_until = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3;
+
+-- name: admission_lock
+-- Serializes the admissions of one workflow (whatever the replica); the clock after the lock.
+SELECT clock_timestamp() AS now FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS lock;
+
+-- name: admission_state
+SELECT admitted_at IS NOT NULL AS admitted, requested_at
+FROM executions
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3
+FOR UPDATE;
+
+-- name: count_admitted
+-- Admissions of the workflow since $3, counted up to $4 (the limit: more makes no difference).
+SELECT count(*)
+FROM (
+    SELECT 1 FROM executions
+    WHERE tenant_id = $1 AND workflow_id = $2 AND admitted_at > $3
+    LIMIT $4
+) AS window_;
+
+-- name: count_queued_ahead
+-- Throttled runs of the workflow queued before ($3, $4).
+SELECT count(*)
+FROM executions
+WHERE tenant_id = $1 AND workflow_id = $2 AND status = 'waiting' AND wait_reason = 'queue'
+  AND (requested_at, id) < ($3, $4);
+
+-- name: nth_admission
+-- The ($4 + 1)-th oldest admission of the workflow since $3.
+SELECT admitted_at
+FROM executions
+WHERE tenant_id = $1 AND workflow_id = $2 AND admitted_at > $3
+ORDER BY admitted_at
+OFFSET $4
 LIMIT 1;
 
--- name: done_steps
-SELECT step_index
-FROM execution_steps
-WHERE execution_id = $1 AND tenant_id = $2 AND status IN ('succeeded', 'skipped');
+-- name: admit_execution
+-- The caller holds the row (admission_state).
+UPDATE executions
+SET admitted_at = $3, status = 'running', wait_reason = NULL, resume_step = NULL, due_at = NULL,
+    timer_id = NULL
+WHERE id = $1 AND tenant_id = $2;
+
+-- name: park_execution
+-- Waiting on a new timer (the id counts the parks); the lease is released.
+UPDATE executions
+SET status = 'waiting', wait_reason = $4, resume_step = $5, due_at = $6,
+    timer_id = id || ':' || $4::text || ':' || $5::int || ':' || (parks + 1), parks = parks + 1,
+    claimed_by = NULL, lease_until = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3
+RETURNING timer_id;
+
+-- name: resume_execution
+UPDATE executions
+SET status = 'running', wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3 AND status = 'waiting'
+RETURNING 1;
+
+-- name: finish_delay_step
+UPDATE execution_steps
+SET status = 'succeeded', finished_at = now()
+WHERE execution_id = $1 AND tenant_id = $2 AND step_index = $3 AND status = 'waiting';
 
 -- name: record_step
+-- Only while $13 holds the lease; a step done for good is never overwritten.
 INSERT INTO execution_steps (
     execution_id, tenant_id, step_index, action_type, status, attempts, request,
-    response_status, error, started_at, finished_at
+    response_status, error, result, started_at, finished_at
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+WHERE EXISTS (
+    SELECT 1 FROM executions WHERE id = $1 AND tenant_id = $2 AND claimed_by = $13 FOR SHARE
+)
 ON CONFLICT (execution_id, step_index) DO UPDATE SET
     action_type = EXCLUDED.action_type,
     status = EXCLUDED.status,
@@ -33,17 +128,70 @@ ON CONFLICT (execution_id, step_index) DO UPDATE SET
     request = EXCLUDED.request,
     response_status = EXCLUDED.response_status,
     error = EXCLUDED.error,
+    result = EXCLUDED.result,
     started_at = EXCLUDED.started_at,
     finished_at = EXCLUDED.finished_at
 WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
-  AND execution_steps.status NOT IN ('succeeded', 'skipped');
+  AND execution_steps.status IN ('failed', 'waiting')
+RETURNING 1;
 
 -- name: finish_execution
+-- Only while $5 holds the lease, which is released.
 UPDATE executions
-SET status = $3, error = $4, finished_at = now()
-WHERE id = $1 AND tenant_id = $2 AND status = 'running';
+SET status = $3, error = $4, finished_at = now(), claimed_by = NULL, lease_until = NULL,
+    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $5
+RETURNING 1;
+
+-- name: throttle_execution
+-- Dropped by the rate limit (throttleAction: drop); the caller holds the row (admission_state).
+UPDATE executions
+SET status = 'throttled', finished_at = now(), claimed_by = NULL, lease_until = NULL,
+    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2;
+
+-- name: abandon_execution
+-- An execution that cannot run at all fails, whoever holds it.
+UPDATE executions
+SET status = 'failed', error = $3, finished_at = now(), claimed_by = NULL, lease_until = NULL,
+    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2
+  AND status NOT IN ('succeeded', 'succeeded_with_errors', 'failed', 'throttled', 'exited')
+RETURNING 1;
 
 -- name: mark_dead_lettered
 UPDATE executions
 SET deadlettered_at = now()
 WHERE id = $1 AND tenant_id = $2 AND status = 'failed';
+
+-- name: mark_notified
+UPDATE executions
+SET notified_at = now()
+WHERE id = $1 AND tenant_id = $2 AND notified_at IS NULL;
+
+-- name: exitable_executions
+-- Executions waiting on a delay or a queue, with exit conditions, of the given (tenant, subject)
+-- pairs.
+SELECT e.id, e.tenant_id, e.subject, e.event ->> 'id' AS trigger_event_id, e.created_at,
+       e.exit_conditions
+FROM executions AS e
+JOIN unnest($1::text[], $2::text[]) AS wanted (tenant_id, subject)
+  ON e.tenant_id = wanted.tenant_id AND e.subject = wanted.subject
+WHERE e.status = 'waiting' AND e.exit_conditions IS NOT NULL
+  AND e.wait_reason IN ('delay', 'queue');
+
+-- name: exit_execution
+UPDATE executions
+SET status = 'exited', exited_by_event = $3, finished_at = now(), claimed_by = NULL,
+    lease_until = NULL, wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2 AND status = 'waiting' AND wait_reason IN ('delay', 'queue')
+RETURNING 1;
+
+-- name: pause_destination
+INSERT INTO destination_pauses (tenant_id, destination, paused_until)
+VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id, destination) DO UPDATE
+SET paused_until = GREATEST(destination_pauses.paused_until, EXCLUDED.paused_until);
+
+-- name: destination_paused_until
+SELECT paused_until FROM destination_pauses WHERE tenant_id = $1 AND destination = $2;

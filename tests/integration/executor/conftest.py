@@ -22,6 +22,7 @@ from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefin
 from shared.contracts.executions import execution_id_for
 from shared.postgres import Pool
 from shared.settings import KafkaSettings, PostgresSettings
+from shared.testing import TimerRelay
 
 SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WAIT_SECONDS = 30
@@ -124,10 +125,10 @@ async def start_executor(
             "postgres": postgres_settings,
             "consumer_group": f"executor-{topic_prefix}",
             "shutdown_grace_seconds": 10,
-            "action_attempts": 4,
-            "action_retry_timeout_seconds": 20,
             "action_retry_wait_initial_seconds": 0.01,
             "action_retry_wait_max_seconds": 0.05,
+            "inline_wait_max_seconds": 0.5,
+            "lease_seconds": 3,
             "webhook": WebhookSettings(
                 signing_secret=SecretStr(SIGNING_SECRET),
                 allow_private_networks=allow_private_networks,
@@ -151,24 +152,44 @@ async def executor(start_executor: StartExecutor) -> ExecutorService:
     return await start_executor()
 
 
-def a_request(tenant_id: str, *urls: str, workflow_id: str | None = None) -> ExecutionRequest:
-    """A request to run a fresh workflow whose actions are webhooks to ``urls``."""
+@pytest.fixture
+async def timers(kafka_settings: KafkaSettings) -> AsyncIterator[TimerRelay]:
+    """The scheduler's durable timers, stood in for: parked executions come back when due."""
+    async with TimerRelay(kafka_settings) as relay:
+        yield relay
+
+
+def a_request(
+    tenant_id: str,
+    *urls: str,
+    workflow_id: str | None = None,
+    actions: list[dict[str, Any]] | None = None,
+    subject: str | None = None,
+    data: dict[str, Any] | None = None,
+    **definition: Any,
+) -> ExecutionRequest:
+    """A request to run a fresh workflow whose actions are webhooks to ``urls`` (or
+    ``actions``); ``definition`` adds to the workflow (``settings``, ``errorHandling``, ...)."""
     workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:8]}"
     event = CloudEvent(
         id=f"evt-{uuid.uuid4().hex[:8]}",
         source="native",
         type="private_offer.accepted",
         tenantid=tenant_id,
-        data={"customerName": "Globex", "value": 150000},
+        subject=subject,
+        data=data if data is not None else {"customerName": "Globex", "value": 150000},
     )
     workflow = WorkflowDefinition.model_validate(
         {
             "name": "Tell the partner",
             "trigger": "private_offer.accepted",
             "status": "active",
-            "actions": [
+            "actions": actions
+            if actions is not None
+            else [
                 {"type": "webhook", "url": url, "headers": {"X-Partner": "globex"}} for url in urls
             ],
+            **definition,
         }
     )
     return ExecutionRequest(
@@ -214,12 +235,14 @@ def as_record(request: ExecutionRequest) -> tuple[bytes, bytes]:
     return request.model_dump_json().encode(), request.workflow_id.encode()
 
 
-async def finished_execution(pool: Pool, execution_id: str) -> asyncpg.Record:
-    """The execution's row once it is no longer running."""
+async def finished_execution(
+    pool: Pool, execution_id: str, *, unless: tuple[str, ...] = ("running", "waiting")
+) -> asyncpg.Record:
+    """The execution's row once its status is none of ``unless`` (by default: once it ended)."""
     async with asyncio.timeout(WAIT_SECONDS):
         while True:
             row = await pool.fetchrow("SELECT * FROM executions WHERE id = $1", execution_id)
-            if row is not None and row["status"] != "running":
+            if row is not None and row["status"] not in unless:
                 return row
             await asyncio.sleep(0.02)
 

@@ -97,7 +97,7 @@ async def test_a_receiver_failing_transiently_is_retried_until_it_accepts(
     tenant_id: str,
 ) -> None:
     receiver.answer("flaky", 500, 500, 200)
-    request = a_request(tenant_id, receiver.url("flaky"))
+    request = a_request(tenant_id, receiver.url("flaky"), errorHandling={"retryCount": 3})
     await produce(kafka_settings, as_record(request))
 
     execution = await finished_execution(pool, request.execution_id)
