@@ -287,7 +287,10 @@ async def run_execution(request: ExecutionRequest, engine: Engine) -> RunReport:
     except (UnstorableInput, Undeliverable) as refused:
         code = "unstorable_request" if isinstance(refused, UnstorableInput) else "undeliverable"
         error = {"code": code, "message": str(refused)}
-        log.warning("execution cannot run", extra={"execution_id": request.execution_id, **error})
+        log.warning(
+            "execution cannot run",
+            extra={"execution_id": request.execution_id, "code": code, "reason": str(refused)},
+        )
         failed = await engine.store.abandon(request.tenant_id, request.execution_id, error)
         await _dead_letter(request, error, engine)
         if failed:

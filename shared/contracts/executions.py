@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.envelope import CloudEvent
+from shared.contracts.envelope import TENANT_ID_PATTERN, CloudEvent
 from shared.contracts.workflows import WorkflowDefinition
 
 _EXECUTION_NAMESPACE = uuid.UUID("6f1f7d0e-7c4b-4d55-9a57-0b3c8f1d2e41")
@@ -52,9 +52,9 @@ class ExecutionRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    execution_id: str
-    tenant_id: str
-    workflow_id: str
+    execution_id: str = Field(min_length=1, max_length=256)
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    workflow_id: str = Field(min_length=1, max_length=256)
     workflow_version: int = Field(ge=1)
     workflow: WorkflowDefinition
     event: CloudEvent

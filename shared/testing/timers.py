@@ -37,6 +37,8 @@ class TimerRelay:
         self._timers: list[tuple[float, str, DeferredExecution]] = []
         self._known: set[str] = set()
         self._wake = asyncio.Event()
+        self._released = asyncio.Event()
+        self._released.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -59,6 +61,14 @@ class TimerRelay:
             asyncio.create_task(self._read(self._consumer), name="timer-relay-read"),
             asyncio.create_task(self._fire(self._producer), name="timer-relay-fire"),
         ]
+
+    def hold(self) -> None:
+        """Fire nothing until ``release()``: timers that come due wait (a scheduler that is
+        late, or down)."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -110,6 +120,7 @@ class TimerRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), due - loop.time())
                 continue
+            await self._released.wait()
             heapq.heappop(self._timers)
             request = parked.request
             await publish_all(producer, [Outgoing.of(topic, request, key=request.workflow_id)])

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -34,6 +35,7 @@ class Delivery:
     method: str
     headers: dict[str, str]
     body: str
+    at: datetime
 
 
 class Receiver:
@@ -45,7 +47,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
-        self._script: dict[str, list[int]] = defaultdict(list)
+        self._script: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
         self._held: dict[str, asyncio.Event] = {}
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -69,8 +71,8 @@ class Receiver:
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}/{path}"
 
-    def answer(self, path: str, *statuses: int) -> None:
-        self._script[path].extend(statuses)
+    def answer(self, path: str, *statuses: int, headers: dict[str, str] | None = None) -> None:
+        self._script[path].extend((status, headers or {}) for status in statuses)
 
     def hold(self, path: str) -> asyncio.Event:
         """Keep deliveries to ``path`` waiting for an answer until the returned event is set."""
@@ -88,13 +90,15 @@ class Receiver:
         path = request.match_info["path"]
         body = await request.text()
         async with self._arrived:
-            self.deliveries.append(Delivery(path, request.method, dict(request.headers), body))
+            self.deliveries.append(
+                Delivery(path, request.method, dict(request.headers), body, datetime.now(UTC))
+            )
             self._arrived.notify_all()
         if path in self._held:
             await self._held[path].wait()
         script = self._script[path]
-        status = script.pop(0) if script else 200
-        return web.json_response({"status": status}, status=status)
+        status, headers = script.pop(0) if script else (200, {})
+        return web.json_response({"status": status}, status=status, headers=headers)
 
 
 @pytest.fixture
@@ -107,6 +111,16 @@ async def receiver() -> AsyncIterator[Receiver]:
         await receiver.stop()
 
 
+@dataclass
+class RecordingNotifier:
+    """A ``FailureNotifier`` that keeps what it was asked to send."""
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    async def notify_failure(self, request: ExecutionRequest, error: Mapping[str, Any]) -> None:
+        self.sent.append((request.execution_id, dict(error)))
+
+
 StartExecutor = Callable[..., Awaitable[ExecutorService]]
 
 
@@ -117,13 +131,19 @@ async def start_executor(
     """Start an executor on this test's topics; ``allow_private_networks`` defaults to True."""
     started: list[ExecutorService] = []
 
-    async def start(*, allow_private_networks: bool = True, **overrides: Any) -> ExecutorService:
+    async def start(
+        *,
+        allow_private_networks: bool = True,
+        notifier: RecordingNotifier | None = None,
+        **overrides: Any,
+    ) -> ExecutorService:
         settings: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
             "kafka": kafka_settings,
             "postgres": postgres_settings,
             "consumer_group": f"executor-{topic_prefix}",
+            "exit_consumer_group": f"executor-exits-{topic_prefix}",
             "shutdown_grace_seconds": 10,
             "action_retry_wait_initial_seconds": 0.01,
             "action_retry_wait_max_seconds": 0.05,
@@ -135,7 +155,7 @@ async def start_executor(
                 timeout_seconds=20,
             ),
         }
-        service = ExecutorService(ExecutorSettings(**(settings | overrides)))
+        service = ExecutorService(ExecutorSettings(**(settings | overrides)), notifier=notifier)
         started.append(service)
         await service.start()
         return service
@@ -202,17 +222,28 @@ def a_request(
     )
 
 
-async def produce(settings: KafkaSettings, *records: tuple[bytes, bytes | None]) -> None:
-    """Send (value, key) records to ``executions.requested``, in order, and wait for the acks."""
+async def produce(
+    settings: KafkaSettings, *records: tuple[bytes, bytes | None], topic: str | None = None
+) -> None:
+    """Send (value, key) records to ``executions.requested`` (or ``topic``), in order, and wait
+    for the acks."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     await producer.start()
     try:
         for value, key in records:
             await producer.send_and_wait(
-                Topics(settings.topic_prefix).executions_requested, value, key=key
+                topic or Topics(settings.topic_prefix).executions_requested, value, key=key
             )
     finally:
         await producer.stop()
+
+
+async def publish_event(settings: KafkaSettings, event: CloudEvent) -> None:
+    """An event on ``events.normalized``, keyed by its tenant."""
+    topic = Topics(settings.topic_prefix).events_normalized
+    await produce(
+        settings, (event.model_dump_json().encode(), event.tenantid.encode()), topic=topic
+    )
 
 
 async def committed_offsets(settings: KafkaSettings, group_id: str) -> int:
@@ -229,6 +260,14 @@ async def committed_offsets(settings: KafkaSettings, group_id: str) -> int:
     finally:
         await consumer.stop()
     return sum(offset or 0 for offset in offsets)
+
+
+async def committed(settings: KafkaSettings, group_id: str, count: int) -> None:
+    """Wait until the group has committed ``count`` records of ``executions.requested``: every
+    one of them was handled."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while await committed_offsets(settings, group_id) < count:
+            await asyncio.sleep(0.1)
 
 
 def as_record(request: ExecutionRequest) -> tuple[bytes, bytes]:
