@@ -291,7 +291,9 @@ async def run_execution(request: ExecutionRequest, engine: Engine) -> RunReport:
             "execution cannot run",
             extra={"execution_id": request.execution_id, "code": code, "reason": str(refused)},
         )
-        failed = await engine.store.abandon(request.tenant_id, request.execution_id, error)
+        failed = False
+        with contextlib.suppress(UnstorableInput):
+            failed = await engine.store.abandon(request.tenant_id, request.execution_id, error)
         await _dead_letter(request, error, engine)
         if failed:
             await engine.store.mark_dead_lettered(request.tenant_id, request.execution_id)

@@ -321,9 +321,10 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         await self._pool.execute(_QUERIES.release_lease, execution_id, tenant_id, token)
 
     async def abandon(self, tenant_id: str, execution_id: str, error: Mapping[str, Any]) -> bool:
-        failed = await self._pool.fetchval(
-            _QUERIES.abandon_execution, execution_id, tenant_id, storable_copy(dict(error))
-        )
+        async with _refusals_as_unstorable():
+            failed = await self._pool.fetchval(
+                _QUERIES.abandon_execution, execution_id, tenant_id, storable_copy(dict(error))
+            )
         return failed is not None
 
     async def mark_dead_lettered(self, tenant_id: str, execution_id: str) -> None:
