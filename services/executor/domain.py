@@ -313,6 +313,19 @@ def queue_due_at(now: datetime, kth_admission: datetime | None, hours: int) -> d
     return max(due, now + REQUEUE_AT_LEAST)
 
 
+def admissions_over_limit(admitted: Collection[datetime], limit: int) -> int:
+    """How many of ``admitted`` broke the rate limit: admissions that found ``limit`` others
+    already admitted in the rolling hour before them. 0 when the limit held in every window."""
+    ordered = sorted(admitted)
+    over = 0
+    start = 0
+    for end, moment in enumerate(ordered):
+        while ordered[start] <= moment - RATE_LIMIT_WINDOW:
+            start += 1
+        over += end - start >= limit
+    return over
+
+
 def execution_error(record: StepRecord) -> dict[str, Any]:
     """The error an execution failed with, as stored and as dead-lettered: the failed step's."""
     outcome = record.outcome

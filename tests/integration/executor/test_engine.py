@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
 from services.executor.adapters.postgres import PostgresExecutionStore
+from services.executor.domain import admissions_over_limit
 from services.executor.service import ExecutorService
 from shared.contracts import CloudEvent, DeferredExecution, ExecutionDeadLetter, ExecutionRequest
 from shared.kafka import tenant_partition
@@ -64,12 +65,6 @@ async def status_of(pool: Pool, execution_id: str, status: str) -> asyncpg.Recor
             if row is not None and row["status"] == status:
                 return row
             await asyncio.sleep(0.02)
-
-
-def window_violations(times: list[datetime], limit: int) -> int:
-    """Admissions beyond ``limit`` in the rolling hour ending at any admission."""
-    ordered = sorted(times)
-    return sum(max(0, sum(1 for u in ordered if t - HOUR < u <= t) - limit) for t in ordered)
 
 
 async def fill_window(pool: Pool, tenant_id: str, workflow_id: str, *ages: timedelta) -> None:
@@ -205,7 +200,7 @@ async def test_queued_runs_wait_for_room_in_the_rolling_hour_and_run_in_order(
         "SELECT admitted_at FROM executions WHERE workflow_id = $1 AND admitted_at IS NOT NULL",
         workflow_id,
     )
-    assert window_violations([r["admitted_at"] for r in window], 3) == 0
+    assert admissions_over_limit([r["admitted_at"] for r in window], 3) == 0
     assert len(receiver.at("queued")) == 3
 
 

@@ -19,6 +19,7 @@ from services.executor.domain import (
     StepRecord,
     Timer,
     address_refusal,
+    admissions_over_limit,
     classify_response,
     continued_error,
     deferred,
@@ -386,3 +387,16 @@ def test_an_execution_that_went_past_failed_steps_succeeded_with_errors() -> Non
     assert finished_status({2}) == "succeeded_with_errors"
     assert continued_error({3, 1})["failedSteps"] == [1, 3]
     assert continued_error({3, 1})["code"] == "steps_failed"
+
+
+def test_admissions_over_the_limit_are_counted_in_every_rolling_hour() -> None:
+    start = datetime(2026, 11, 21, tzinfo=UTC)
+
+    def at(*minutes: int) -> list[datetime]:
+        return [start + timedelta(minutes=m) for m in minutes]
+
+    assert admissions_over_limit(at(0, 30, 60), 2) == 0  # 0 left the window when 60 came
+    assert admissions_over_limit(at(0, 30, 59), 2) == 1
+    assert admissions_over_limit(at(0, 10, 20, 60, 61, 62), 2) == 4  # 20, 60, 61, 62
+    assert admissions_over_limit([start] * 5, 3) == 2
+    assert admissions_over_limit([], 1) == 0
