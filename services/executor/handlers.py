@@ -122,9 +122,11 @@ class ExecutionStore(Protocol):
         token: str,
         status: ExecutionStatus,
         error: Mapping[str, Any] | None,
+        *,
+        last_step: StepRecord | None = None,
     ) -> bool:
-        """End the execution with ``status`` and release the lease. False when ``token`` lost
-        the lease."""
+        """End the execution with ``status`` and release the lease, recording ``last_step`` in
+        the same transaction. False when ``token`` lost the lease."""
 
     async def park(
         self,
@@ -376,26 +378,36 @@ async def _run_steps(
     token: str,
     engine: Engine,
 ) -> RunReport:
+    """Run the steps from the first not done. Each step is recorded before the next begins; the
+    last one is recorded with the execution's end, in one transaction."""
     report = RunReport()
     failed = set(progress.failed_steps)
     steps = request.workflow.actions
     index = resume_point(done, len(steps))
+    last: StepRecord | None = None
     while index < len(steps):
         if not engine.store.holds(token):
             return report  # the lease was lost: its new holder goes on
+        if last is not None and not await engine.store.record_step(last, token):
+            return report
         attempts_before = progress.step_attempts.get(index, 0)
-        record = await _run_step(request, index, attempts_before, token, report, engine)
-        if record is None:
-            return report  # parked, or the lease was lost
-        if record.outcome.status == "failed":
+        ran = await _run_step(request, index, attempts_before, report, engine)
+        if isinstance(ran, _Parked):
+            if await engine.store.record_step(ran.record, token):
+                await _park(request, token, ran.reason, ran.step, ran.due_at, report, engine)
+            return report
+        last = ran
+        if ran.outcome.status == "failed":
             if request.workflow.error_handling.on_error != "continue":
-                return await _fail(request, execution_error(record), token, report, engine)
+                return await _fail(request, execution_error(ran), token, report, engine, ran)
             failed.add(index)
         done.add(index)
         index = resume_point(done, len(steps))
     status = finished_status(failed)
     error = continued_error(failed) if failed else None
-    if await engine.store.finish(request.tenant_id, request.execution_id, token, status, error):
+    if await engine.store.finish(
+        request.tenant_id, request.execution_id, token, status, error, last_step=last
+    ):
         report.status = status
         if error is not None:
             await _notify(request, error, engine)
@@ -406,35 +418,37 @@ async def _run_step(
     request: ExecutionRequest,
     index: int,
     attempts_before: int,
-    token: str,
     report: RunReport,
     engine: Engine,
-) -> StepRecord | None:
-    """Run step ``index`` and record it: skipped, performed (with its retries), or waiting (a
-    ``delay``, a long wait before the next attempt: the execution is parked). The recorded step,
-    or None when the execution parked or ``token`` lost the lease."""
+) -> StepRecord | _Parked:
+    """Run step ``index``: skipped, performed (with its retries), or waiting (a ``delay``, a
+    long wait before the next attempt: the execution parks). Nothing is recorded here."""
     action = request.workflow.actions[index]
     started_at = engine.clock()
     if action.conditions is not None and not evaluate(action.conditions, request.event.data):
-        outcome: StepOutcome | _Parked = StepOutcome.skipped()
-    elif isinstance(action, DelayAction):
+        return _record(request, index, action, StepOutcome.skipped(), started_at, engine)
+    if isinstance(action, DelayAction):
         due_at = started_at + action.period
         waiting = StepOutcome(
             status="waiting",
             attempts=0,
             request={"duration": action.duration, "dueAt": due_at.isoformat()},
         )
-        outcome = _Parked(waiting, due_at, "delay", index + 1)
-    else:
-        outcome = await _attempt_step(request, index, action, attempts_before, report, engine)
-    shown = outcome.outcome if isinstance(outcome, _Parked) else outcome
-    record = _record(request, index, action, shown, started_at, engine)
-    if not await engine.store.record_step(record, token):
-        return None
-    if isinstance(outcome, _Parked):
-        await _park(request, token, outcome.reason, outcome.step, outcome.due_at, report, engine)
-        return None
-    return record
+        record = _record(request, index, action, waiting, started_at, engine)
+        return _Parked(record, due_at, "delay", index + 1)
+    outcome = await _attempt_step(request, index, action, attempts_before, report, engine)
+    if isinstance(outcome, _Waits):
+        record = _record(request, index, action, outcome.outcome, started_at, engine)
+        return _Parked(record, outcome.due_at, "retry", index)
+    return _record(request, index, action, outcome, started_at, engine)
+
+
+@dataclass(frozen=True, slots=True)
+class _Waits:
+    """A step that waits for its next attempt, as its log shows it meanwhile, and until when."""
+
+    outcome: StepOutcome
+    due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +456,7 @@ class _Parked:
     """A step that waits in a durable timer (for its time, or its next attempt), as its log
     shows it meanwhile, and where the execution resumes."""
 
-    outcome: StepOutcome
+    record: StepRecord
     due_at: datetime
     reason: DeferralReason
     step: int
@@ -455,7 +469,7 @@ async def _attempt_step(
     attempts_before: int,
     report: RunReport,
     engine: Engine,
-) -> StepOutcome | _Parked:
+) -> StepOutcome | _Waits:
     """Attempt the step until it succeeds, fails for good or runs out of retries, waiting
     between attempts (or parking, when the wait is long); calls to a paused destination wait
     for the pause without counting as attempts. The outcome counts every attempt, those of
@@ -481,7 +495,7 @@ async def _attempt_step(
                         destination=destination,
                     )
                     due_at = engine.clock() + timedelta(seconds=wait)
-                    return _Parked(replace(paused, status="waiting"), due_at, "retry", index)
+                    return _Waits(replace(paused, status="waiting"), due_at)
                 await engine.sleep(wait)
                 continue
         outcome = await _attempt(request, index, action, perform)
@@ -504,7 +518,7 @@ async def _attempt_step(
         )
         if engine.retry.parks(wait):
             due_at = engine.clock() + timedelta(seconds=wait)
-            return _Parked(replace(outcome, status="waiting"), due_at, "retry", index)
+            return _Waits(replace(outcome, status="waiting"), due_at)
         await engine.sleep(wait)
 
 
@@ -586,10 +600,12 @@ async def _fail(
     token: str,
     report: RunReport,
     engine: Engine,
+    last_step: StepRecord | None = None,
 ) -> RunReport:
-    """End the execution as failed, tell ``notifyOnFailure``, dead-letter it."""
+    """End the execution as failed (with its failed step), tell ``notifyOnFailure``,
+    dead-letter it."""
     if not await engine.store.finish(
-        request.tenant_id, request.execution_id, token, "failed", error
+        request.tenant_id, request.execution_id, token, "failed", error, last_step=last_step
     ):
         return report
     report.status = "failed"

@@ -8,18 +8,21 @@ executor writes itself (step logs, errors) is made storable first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
 
+from services.executor.adapters.batching import Batched
 from services.executor.domain import (
     RATE_LIMIT_WINDOW,
     ExecutionProgress,
@@ -46,6 +49,7 @@ from shared.workflows import ConditionGroup
 log = logging.getLogger(__name__)
 
 _QUERIES = Queries.load("services.executor")
+_CLOCK_MARGIN = timedelta(seconds=1)
 
 
 async def migrate(pool: Pool) -> None:
@@ -130,10 +134,86 @@ def _progress(
     )
 
 
+def _step_arguments(record: StepRecord) -> tuple[Any, ...]:
+    """The step's columns, in the order of ``record_step``'s parameters, made storable."""
+    outcome = record.outcome
+    error = outcome.error
+    return (
+        record.execution_id,
+        record.tenant_id,
+        record.step_index,
+        record.action_type,
+        outcome.status,
+        outcome.attempts,
+        storable_copy(dict(outcome.request)),
+        outcome.response_status,
+        {"code": error.code, "message": storable_text(error.message)}
+        if error is not None
+        else None,
+        storable_copy(dict(outcome.result)),
+        record.started_at,
+        record.finished_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _NewExecution:
+    """The columns of a new execution, made once from its request, and its first lease."""
+
+    columns: tuple[Any, ...]
+    token: str
+    lease_seconds: float
+
+    @classmethod
+    def of(cls, request: ExecutionRequest, token: str, lease_seconds: float) -> _NewExecution:
+        workflow = request.workflow
+        exit_conditions = (
+            workflow.exit_conditions.model_dump(mode="json", by_alias=True)
+            if workflow.exit_conditions is not None
+            else None
+        )
+        columns = (
+            request.execution_id,
+            request.tenant_id,
+            request.workflow_id,
+            request.workflow_version,
+            workflow.trigger,
+            request.event.model_dump(mode="json"),
+            request.event.subject,
+            request.requested_at,
+            exit_conditions,
+            workflow.settings.max_executions_per_hour is None,
+        )
+        return cls(columns, token, lease_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """An execution's last step and its end, recorded together."""
+
+    step: StepRecord
+    token: str
+    status: ExecutionStatus
+    error: Any
+
+    @property
+    def columns(self) -> tuple[Any, ...]:
+        return (*_step_arguments(self.step), self.token, self.status, self.error)
+
+
 class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
+    """The store. Executions begun and ended at about the same moment share their statements
+    (``Batched``): a commit each for many of them."""
+
     def __init__(self, pool: Pool, leases: Leases | None = None) -> None:
         self._pool = pool
         self.leases = leases or Leases()
+        self._insert = Batched(self._insert_many, self._insert_one)
+        self._full_until: dict[tuple[str, str, int], datetime] = {}
+        self._admission_locks: weakref.WeakValueDictionary[tuple[str, str, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._end = Batched(self._end_many, self._end_one)
 
     def holds(self, token: str) -> bool:
         return self.leases.holds(token)
@@ -141,38 +221,48 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
     async def begin(
         self, request: ExecutionRequest, token: str, *, lease_seconds: float
     ) -> ExecutionProgress | None:
-        workflow = request.workflow
-        exit_conditions = (
-            workflow.exit_conditions.model_dump(mode="json", by_alias=True)
-            if workflow.exit_conditions is not None
-            else None
-        )
-        async with _refusals_as_unstorable(), self._pool.acquire() as connection:
-            row = await connection.fetchrow(
-                _QUERIES.insert_execution,
-                request.execution_id,
-                request.tenant_id,
-                request.workflow_id,
-                request.workflow_version,
-                workflow.trigger,
-                request.event.model_dump(mode="json"),
-                request.event.subject,
-                request.requested_at,
-                exit_conditions,
-                workflow.settings.max_executions_per_hour is None,
-                token,
-                lease_seconds,
+        row = await self._insert(_NewExecution.of(request, token, lease_seconds))
+        if row is not None:
+            self.leases.hold(token)
+            return ExecutionProgress(
+                status="running",
+                claimed=True,
+                lease_until=row["lease_until"],
+                admitted=row["admitted"],
             )
-            if row is not None:
-                self.leases.hold(token)
-                return ExecutionProgress(
-                    status="running",
-                    claimed=True,
-                    lease_until=row["lease_until"],
-                    admitted=row["admitted"],
-                )
-            async with connection.transaction():
-                return await self._claim(connection, request, token, lease_seconds)
+        async with (
+            _refusals_as_unstorable(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            return await self._claim(connection, request, token, lease_seconds)
+
+    async def _insert_one(self, new: _NewExecution) -> asyncpg.Record | None:
+        async with _refusals_as_unstorable():
+            return await self._pool.fetchrow(
+                _QUERIES.insert_execution, *new.columns, new.token, new.lease_seconds
+            )
+
+    async def _insert_many(self, batch: Sequence[_NewExecution]) -> list[asyncpg.Record | None]:
+        """One statement for the batch; an id twice in it is inserted once, and its other
+        occurrences find it recorded (their own statement, after this one)."""
+        first: dict[str, int] = {}
+        for position, new in enumerate(batch):
+            first.setdefault(new.columns[0], position)
+        unique = [batch[position] for position in first.values()]
+        columns = [list(column) for column in zip(*(n.columns for n in unique), strict=True)]
+        async with _refusals_as_unstorable():
+            rows = await self._pool.fetch(
+                _QUERIES.insert_executions,
+                *columns,
+                [n.token for n in unique],
+                [n.lease_seconds for n in unique],
+            )
+        inserted = {row["id"]: row for row in rows}
+        return [
+            inserted.get(new.columns[0]) if first[new.columns[0]] == position else None
+            for position, new in enumerate(batch)
+        ]
 
     async def _claim(
         self,
@@ -202,6 +292,36 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         return replace(progress, claimed=True, lease_until=lease_until)
 
     async def admit(self, request: ExecutionRequest, token: str, limit: int) -> Admission:
+        """Admissions of one workflow are decided under a PostgreSQL advisory lock (so exactly
+        across replicas), one at a time per process (so that waiting for it holds one pool
+        connection, not many). A window found full stays full at least until its oldest
+        admission leaves it: till then, runs over the limit are dropped or queued without the
+        lock (what a workflow held back by its limit costs the others stays small)."""
+        key = (request.tenant_id, request.workflow_id, limit)
+        if self._still_full(key):
+            return await self._throttle(request, token, limit)
+        lock = self._admission_locks.get(key)
+        if lock is None:
+            lock = self._admission_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self._still_full(key):
+                return await self._throttle(request, token, limit)
+            admission, full_until = await self._admit_locked(request, token, limit)
+        if full_until is not None:
+            self._full_until[key] = full_until
+        else:
+            self._full_until.pop(key, None)
+        return admission
+
+    def _still_full(self, key: tuple[str, str, int]) -> bool:
+        full_until = self._full_until.get(key)
+        # The database's clock decided when it opens; a second's margin for this host's.
+        return full_until is not None and datetime.now(UTC) < full_until - _CLOCK_MARGIN
+
+    async def _admit_locked(
+        self, request: ExecutionRequest, token: str, limit: int
+    ) -> tuple[Admission, datetime | None]:
+        """The admission, and until when the window stays full (None: it has room)."""
         tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
         async with (
             _refusals_as_unstorable(),
@@ -212,9 +332,9 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
             state = await connection.fetchrow(_QUERIES.admission_state, execution, tenant, token)
             if state is None:
                 self.leases.drop(token)
-                return Admission("lost")
+                return Admission("lost"), None
             if state["admitted"]:
-                return Admission("admitted")
+                return Admission("admitted"), None
             since = now - RATE_LIMIT_WINDOW
             in_window = await connection.fetchval(
                 _QUERIES.count_admitted, tenant, workflow, since, limit
@@ -229,22 +349,81 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
             )
             if ahead == 0 and in_window < limit:
                 await connection.execute(_QUERIES.admit_execution, execution, tenant, now)
-                return Admission("admitted")
+                return Admission("admitted"), None
+            full_until = None
+            if in_window >= limit:
+                oldest = await connection.fetchval(
+                    _QUERIES.nth_admission, tenant, workflow, since, 0
+                )
+                full_until = oldest + RATE_LIMIT_WINDOW if oldest is not None else None
             self.leases.drop(token)
             if not queues:
                 await connection.execute(_QUERIES.throttle_execution, execution, tenant)
+                return Admission("dropped"), full_until
+            timer = await self._queue(connection, request, token, limit, now, in_window, ahead)
+        return Admission("queued", timer), full_until
+
+    async def _throttle(self, request: ExecutionRequest, token: str, limit: int) -> Admission:
+        """Drop or queue a run while its workflow's window is known to be full (unless it was
+        admitted before)."""
+        tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
+        async with _refusals_as_unstorable(), self._pool.acquire() as connection:
+            if request.workflow.settings.throttle_action == "drop" and await connection.fetchval(
+                _QUERIES.throttle_held_execution, execution, tenant, token
+            ):
+                self.leases.drop(token)
                 return Admission("dropped")
-            kth, hours = queue_slot(in_window, limit, ahead)
-            kth_admission = (
-                await connection.fetchval(_QUERIES.nth_admission, tenant, workflow, since, kth - 1)
-                if kth >= 1
-                else None
+            state = await connection.fetchrow(_QUERIES.held_admission, execution, tenant, token)
+            if state is None or state["admitted"] is None:
+                self.leases.drop(token)
+                return Admission("lost")
+            if state["admitted"]:
+                return Admission("admitted")
+            now = state["now"]
+            in_window = await connection.fetchval(
+                _QUERIES.count_admitted, tenant, workflow, now - RATE_LIMIT_WINDOW, limit
             )
-            due_at = queue_due_at(now, kth_admission, hours)
-            timer_id = await connection.fetchval(
-                _QUERIES.park_execution, execution, tenant, token, "queue", 0, due_at
+            ahead = await connection.fetchval(
+                _QUERIES.count_queued_ahead, tenant, workflow, request.requested_at, execution
             )
-        return Admission("queued", Timer(timer_id, "queue", 0, due_at))
+            self.leases.drop(token)
+            timer = await self._queue(connection, request, token, limit, now, in_window, ahead)
+        return Admission("queued", timer) if timer is not None else Admission("lost")
+
+    async def _queue(
+        self,
+        connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
+        request: ExecutionRequest,
+        token: str,
+        limit: int,
+        now: datetime,
+        in_window: int,
+        ahead: int,
+    ) -> Timer | None:
+        """Park a throttled run until its room in the window opens (``queue_slot``)."""
+        kth, hours = queue_slot(in_window, limit, ahead)
+        kth_admission = (
+            await connection.fetchval(
+                _QUERIES.nth_admission,
+                request.tenant_id,
+                request.workflow_id,
+                now - RATE_LIMIT_WINDOW,
+                kth - 1,
+            )
+            if kth >= 1
+            else None
+        )
+        due_at = queue_due_at(now, kth_admission, hours)
+        timer_id = await connection.fetchval(
+            _QUERIES.park_execution,
+            request.execution_id,
+            request.tenant_id,
+            token,
+            "queue",
+            0,
+            due_at,
+        )
+        return Timer(timer_id, "queue", 0, due_at) if timer_id is not None else None
 
     async def resume(self, tenant_id: str, execution_id: str, token: str, timer: Timer) -> bool:
         async with self._pool.acquire() as connection, connection.transaction():
@@ -258,26 +437,9 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         return bool(resumed)
 
     async def record_step(self, record: StepRecord, token: str) -> bool:
-        outcome = record.outcome
-        error = outcome.error
         async with _refusals_as_unstorable():
             recorded = await self._pool.fetchval(
-                _QUERIES.record_step,
-                record.execution_id,
-                record.tenant_id,
-                record.step_index,
-                record.action_type,
-                outcome.status,
-                outcome.attempts,
-                storable_copy(dict(outcome.request)),
-                outcome.response_status,
-                {"code": error.code, "message": storable_text(error.message)}
-                if error is not None
-                else None,
-                storable_copy(dict(outcome.result)),
-                record.started_at,
-                record.finished_at,
-                token,
+                _QUERIES.record_step, *_step_arguments(record), token
             )
         return recorded is not None
 
@@ -288,18 +450,30 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         token: str,
         status: ExecutionStatus,
         error: Mapping[str, Any] | None,
+        *,
+        last_step: StepRecord | None = None,
     ) -> bool:
         self.leases.drop(token)
+        stored_error = storable_copy(dict(error)) if error is not None else None
+        if last_step is not None:
+            return await self._end(_Ending(last_step, token, status, stored_error))
         async with _refusals_as_unstorable():
             finished = await self._pool.fetchval(
-                _QUERIES.finish_execution,
-                execution_id,
-                tenant_id,
-                status,
-                storable_copy(dict(error)) if error is not None else None,
-                token,
+                _QUERIES.finish_execution, execution_id, tenant_id, status, stored_error, token
             )
         return finished is not None
+
+    async def _end_one(self, ending: _Ending) -> bool:
+        async with _refusals_as_unstorable():
+            ended = await self._pool.fetchval(_QUERIES.record_last_step_and_finish, *ending.columns)
+        return ended is not None
+
+    async def _end_many(self, batch: Sequence[_Ending]) -> list[bool]:
+        columns = [list(column) for column in zip(*(e.columns for e in batch), strict=True)]
+        async with _refusals_as_unstorable():
+            rows = await self._pool.fetch(_QUERIES.record_last_steps_and_finish, *columns)
+        ended = {row["id"] for row in rows}
+        return [ending.step.execution_id in ended for ending in batch]
 
     async def park(
         self,

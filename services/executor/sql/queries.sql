@@ -16,6 +16,26 @@ VALUES (
 ON CONFLICT (id) DO NOTHING
 RETURNING admitted_at IS NOT NULL AS admitted, lease_until;
 
+-- name: insert_executions
+-- insert_execution for many at once (one commit); the ids returned are the ones inserted.
+INSERT INTO executions (
+    id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
+    exit_conditions, admitted_at, claimed_by, lease_until
+)
+SELECT new.id, new.tenant_id, new.workflow_id, new.workflow_version, new.trigger_type, new.event,
+       new.subject, new.requested_at, new.exit_conditions,
+       CASE WHEN new.unlimited THEN clock_timestamp() END, new.claimed_by,
+       clock_timestamp() + make_interval(secs => new.lease_seconds)
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[], $7::text[],
+    $8::timestamptz[], $9::jsonb[], $10::bool[], $11::text[], $12::float8[]
+) AS new (
+    id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
+    exit_conditions, unlimited, claimed_by, lease_seconds
+)
+ON CONFLICT (id) DO NOTHING
+RETURNING id, admitted_at IS NOT NULL AS admitted, lease_until;
+
 -- name: lock_execution
 -- An existing execution, locked until the end of the transaction; any tenant (the caller
 -- compares).
@@ -135,6 +155,90 @@ WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
   AND execution_steps.status IN ('failed', 'waiting')
 RETURNING 1;
 
+-- name: record_last_step_and_finish
+-- The last step ($3-$12) and the end of the execution ($14 status, $15 error) at once, while
+-- $13 holds the lease, which is released: one statement, one commit.
+WITH step AS (
+    INSERT INTO execution_steps (
+        execution_id, tenant_id, step_index, action_type, status, attempts, request,
+        response_status, error, result, started_at, finished_at
+    )
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+    WHERE EXISTS (
+        SELECT 1 FROM executions WHERE id = $1 AND tenant_id = $2 AND claimed_by = $13 FOR UPDATE
+    )
+    ON CONFLICT (execution_id, step_index) DO UPDATE SET
+        action_type = EXCLUDED.action_type,
+        status = EXCLUDED.status,
+        attempts = EXCLUDED.attempts,
+        request = EXCLUDED.request,
+        response_status = EXCLUDED.response_status,
+        error = EXCLUDED.error,
+        result = EXCLUDED.result,
+        started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at
+    WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
+      AND execution_steps.status IN ('failed', 'waiting')
+    RETURNING 1
+)
+UPDATE executions
+SET status = $14, error = $15, finished_at = now(), claimed_by = NULL, lease_until = NULL,
+    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $13 AND EXISTS (SELECT 1 FROM step)
+RETURNING 1;
+
+-- name: record_last_steps_and_finish
+-- record_last_step_and_finish for many executions at once (one commit); returns the ids ended.
+WITH ending AS (
+    SELECT *
+    FROM unnest(
+        $1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::jsonb[],
+        $8::int[], $9::jsonb[], $10::jsonb[], $11::timestamptz[], $12::timestamptz[],
+        $13::text[], $14::text[], $15::jsonb[]
+    ) AS e (
+        execution_id, tenant_id, step_index, action_type, status, attempts, request,
+        response_status, error, result, started_at, finished_at, token, execution_status,
+        execution_error
+    )
+),
+held AS (
+    SELECT ending.*
+    FROM ending
+    JOIN executions AS x
+      ON x.id = ending.execution_id AND x.tenant_id = ending.tenant_id
+     AND x.claimed_by = ending.token
+    FOR UPDATE OF x
+),
+step AS (
+    INSERT INTO execution_steps (
+        execution_id, tenant_id, step_index, action_type, status, attempts, request,
+        response_status, error, result, started_at, finished_at
+    )
+    SELECT execution_id, tenant_id, step_index, action_type, status, attempts, request,
+           response_status, error, result, started_at, finished_at
+    FROM held
+    ON CONFLICT (execution_id, step_index) DO UPDATE SET
+        action_type = EXCLUDED.action_type,
+        status = EXCLUDED.status,
+        attempts = EXCLUDED.attempts,
+        request = EXCLUDED.request,
+        response_status = EXCLUDED.response_status,
+        error = EXCLUDED.error,
+        result = EXCLUDED.result,
+        started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at
+    WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
+      AND execution_steps.status IN ('failed', 'waiting')
+    RETURNING execution_id
+)
+UPDATE executions AS x
+SET status = held.execution_status, error = held.execution_error, finished_at = now(),
+    claimed_by = NULL, lease_until = NULL, wait_reason = NULL, resume_step = NULL, due_at = NULL,
+    timer_id = NULL
+FROM held
+WHERE x.id = held.execution_id AND x.id IN (SELECT execution_id FROM step)
+RETURNING x.id;
+
 -- name: finish_execution
 -- Only while $5 holds the lease, which is released.
 UPDATE executions
@@ -149,6 +253,20 @@ UPDATE executions
 SET status = 'throttled', finished_at = now(), claimed_by = NULL, lease_until = NULL,
     wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
 WHERE id = $1 AND tenant_id = $2;
+
+-- name: throttle_held_execution
+-- Dropped by the rate limit while $3 holds the lease (the window is known to be full).
+UPDATE executions
+SET status = 'throttled', finished_at = now(), claimed_by = NULL, lease_until = NULL,
+    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3 AND admitted_at IS NULL
+RETURNING 1;
+
+-- name: held_admission
+-- The database's clock, and whether the execution $3 holds is admitted (NULL: not held).
+SELECT clock_timestamp() AS now,
+       (SELECT admitted_at IS NOT NULL FROM executions
+        WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3) AS admitted;
 
 -- name: abandon_execution
 -- An execution that cannot run at all fails, whoever holds it.
