@@ -218,6 +218,8 @@ class ExecutionProgress:
 
     - ``claimed``: this run holds the execution's lease and may perform its steps; otherwise
       another run holds it until ``lease_until`` (or the execution needs no run).
+    - ``fresh``: recorded just now, by this run (a run dropped by a rate limit known to be
+      full is recorded throttled at once).
     - ``done_steps``: steps finished for good (succeeded, skipped, or failed under ``onError:
       continue``); ``failed_steps`` among them the failed ones.
     - ``step_attempts``: attempts already made at a step parked until its next attempt.
@@ -229,6 +231,7 @@ class ExecutionProgress:
 
     status: ExecutionStatus
     claimed: bool = False
+    fresh: bool = False
     lease_until: datetime | None = None
     done_steps: frozenset[int] = frozenset()
     failed_steps: frozenset[int] = frozenset()

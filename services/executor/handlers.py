@@ -283,8 +283,11 @@ async def run_execution(request: ExecutionRequest, engine: Engine) -> RunReport:
     token = new_token(engine.owner)
     try:
         progress = await _claim(request, token, engine)
+        if progress is not None and progress.fresh and progress.status == "throttled":
+            return RunReport(status="throttled", throttled="dropped")
         if progress is None or not progress.claimed:
-            return RunReport(parked="retry" if progress is not None else None)
+            looks_again = progress is not None and progress.status == "running"
+            return RunReport(parked="retry" if looks_again else None)
         return await _run_claimed(request, progress, token, engine)
     except (UnstorableInput, Undeliverable) as refused:
         code = "unstorable_request" if isinstance(refused, UnstorableInput) else "undeliverable"
@@ -310,8 +313,9 @@ async def run_execution(request: ExecutionRequest, engine: Engine) -> RunReport:
 
 
 async def _claim(request: ExecutionRequest, token: str, engine: Engine) -> ExecutionProgress | None:
-    """The execution's progress with its lease held by ``token``; None when this run has
-    nothing to do (already handled here, including parking a look-again timer)."""
+    """The execution's progress, with its lease held by ``token`` when this run goes on; None,
+    or a progress not claimed, when this run has nothing to do (handled here, including
+    parking a look-again timer)."""
     deadline = time.monotonic() + engine.retry.inline_max_seconds
     while True:
         progress = await engine.store.begin(request, token, lease_seconds=engine.lease_seconds)
@@ -327,13 +331,13 @@ async def _claim(request: ExecutionRequest, token: str, engine: Engine) -> Execu
             return None
         if progress.final:
             await _settle(request, progress, engine)
-            return None
+            return progress
         if progress.status == "waiting" and not progress.waits_on(request.resumption):
             # A redelivery, or a stale timer: the execution waits on its own timer, handed
             # over again in case the run that parked it stopped before the broker's ack.
             if progress.timer is not None:
                 await engine.deferrals.defer(deferred(request, progress.timer))
-            return None
+            return progress
         if progress.claimed:
             return progress
         # Another run holds the lease (a rebalance handed the request to two executors).

@@ -165,7 +165,9 @@ class _NewExecution:
     lease_seconds: float
 
     @classmethod
-    def of(cls, request: ExecutionRequest, token: str, lease_seconds: float) -> _NewExecution:
+    def of(
+        cls, request: ExecutionRequest, token: str, lease_seconds: float, *, dropped: bool
+    ) -> _NewExecution:
         workflow = request.workflow
         exit_conditions = (
             workflow.exit_conditions.model_dump(mode="json", by_alias=True)
@@ -183,6 +185,7 @@ class _NewExecution:
             request.requested_at,
             exit_conditions,
             workflow.settings.max_executions_per_hour is None,
+            dropped,
         )
         return cls(columns, token, lease_seconds)
 
@@ -221,12 +224,23 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
     async def begin(
         self, request: ExecutionRequest, token: str, *, lease_seconds: float
     ) -> ExecutionProgress | None:
-        row = await self._insert(_NewExecution.of(request, token, lease_seconds))
+        settings = request.workflow.settings
+        dropped = (
+            settings.throttle_action == "drop"
+            and settings.max_executions_per_hour is not None
+            and self._still_full(
+                (request.tenant_id, request.workflow_id, settings.max_executions_per_hour)
+            )
+        )
+        row = await self._insert(_NewExecution.of(request, token, lease_seconds, dropped=dropped))
         if row is not None:
+            if row["status"] == "throttled":
+                return ExecutionProgress(status="throttled", fresh=True, admitted=False)
             self.leases.hold(token)
             return ExecutionProgress(
                 status="running",
                 claimed=True,
+                fresh=True,
                 lease_until=row["lease_until"],
                 admitted=row["admitted"],
             )

@@ -3,38 +3,46 @@
 -- replicas with different clocks agree.
 
 -- name: insert_execution
--- A new execution, running, leased to $11 for $12 seconds; admitted at once when the workflow
--- has no rate limit ($10). No row: the id is recorded already.
+-- A new execution, running, leased to $12 for $13 seconds; admitted at once when the workflow
+-- has no rate limit ($10); or, with $11, throttled at once (its workflow's window is known to
+-- be full, throttleAction drop). No row: the id is recorded already.
 INSERT INTO executions (
     id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
-    exit_conditions, admitted_at, claimed_by, lease_until
+    exit_conditions, admitted_at, status, finished_at, claimed_by, lease_until
 )
 VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10::bool THEN clock_timestamp() END, $11,
-    clock_timestamp() + make_interval(secs => $12)
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10::bool THEN clock_timestamp() END,
+    CASE WHEN $11::bool THEN 'throttled' ELSE 'running' END,
+    CASE WHEN $11::bool THEN now() END,
+    CASE WHEN $11::bool THEN NULL ELSE $12::text END,
+    CASE WHEN $11::bool THEN NULL ELSE clock_timestamp() + make_interval(secs => $13) END
 )
 ON CONFLICT (id) DO NOTHING
-RETURNING admitted_at IS NOT NULL AS admitted, lease_until;
+RETURNING id, status, admitted_at IS NOT NULL AS admitted, lease_until;
 
 -- name: insert_executions
 -- insert_execution for many at once (one commit); the ids returned are the ones inserted.
 INSERT INTO executions (
     id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
-    exit_conditions, admitted_at, claimed_by, lease_until
+    exit_conditions, admitted_at, status, finished_at, claimed_by, lease_until
 )
 SELECT new.id, new.tenant_id, new.workflow_id, new.workflow_version, new.trigger_type, new.event,
        new.subject, new.requested_at, new.exit_conditions,
-       CASE WHEN new.unlimited THEN clock_timestamp() END, new.claimed_by,
-       clock_timestamp() + make_interval(secs => new.lease_seconds)
+       CASE WHEN new.unlimited THEN clock_timestamp() END,
+       CASE WHEN new.dropped THEN 'throttled' ELSE 'running' END,
+       CASE WHEN new.dropped THEN now() END,
+       CASE WHEN new.dropped THEN NULL ELSE new.claimed_by END,
+       CASE WHEN new.dropped THEN NULL
+            ELSE clock_timestamp() + make_interval(secs => new.lease_seconds) END
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[], $7::text[],
-    $8::timestamptz[], $9::jsonb[], $10::bool[], $11::text[], $12::float8[]
+    $8::timestamptz[], $9::jsonb[], $10::bool[], $11::bool[], $12::text[], $13::float8[]
 ) AS new (
     id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
-    exit_conditions, unlimited, claimed_by, lease_seconds
+    exit_conditions, unlimited, dropped, claimed_by, lease_seconds
 )
 ON CONFLICT (id) DO NOTHING
-RETURNING id, admitted_at IS NOT NULL AS admitted, lease_until;
+RETURNING id, status, admitted_at IS NOT NULL AS admitted, lease_until;
 
 -- name: lock_execution
 -- An existing execution, locked until the end of the transaction; any tenant (the caller
