@@ -9,6 +9,7 @@ executor writes itself (step logs, errors) is made storable first.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 from services.executor.adapters.batching import Batched
 from services.executor.domain import (
     RATE_LIMIT_WINDOW,
+    REQUEUE_AT_LEAST,
     ExecutionProgress,
     ExecutionStatus,
     StepRecord,
@@ -49,7 +51,7 @@ from shared.workflows import ConditionGroup
 log = logging.getLogger(__name__)
 
 _QUERIES = Queries.load("services.executor")
-_CLOCK_MARGIN = timedelta(seconds=1)
+_CLOCK_MARGIN = timedelta(milliseconds=100)
 
 
 async def migrate(pool: Pool) -> None:
@@ -156,6 +158,35 @@ def _step_arguments(record: StepRecord) -> tuple[Any, ...]:
     )
 
 
+_AdmissionKey = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldBack:
+    """A workflow's runs are held back by its limit ``until`` at least; ``window`` holds its
+    admissions in the rolling hour as the last check under the lock saw them, oldest first."""
+
+    until: datetime
+    window: tuple[datetime, ...]
+
+    def queue_due_at(self, now: datetime, limit: int, ahead: int) -> datetime:
+        """When a run with ``ahead`` queued before it looks again (``queue_slot``)."""
+        start = bisect.bisect_right(self.window, now - RATE_LIMIT_WINDOW)
+        window = self.window[start:]
+        kth, hours = queue_slot(len(window), limit, ahead)
+        return queue_due_at(now, window[kth - 1] if kth >= 1 else None, hours)
+
+
+def _admission_key(request: ExecutionRequest, limit: int) -> _AdmissionKey:
+    """Whose admissions are held back together: a workflow at a limit and a throttle action."""
+    return (
+        request.tenant_id,
+        request.workflow_id,
+        limit,
+        request.workflow.settings.throttle_action,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _NewExecution:
     """The columns of a new execution, made once from its request, and its first lease."""
@@ -212,8 +243,8 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         self._pool = pool
         self.leases = leases or Leases()
         self._insert = Batched(self._insert_many, self._insert_one)
-        self._full_until: dict[tuple[str, str, int], datetime] = {}
-        self._admission_locks: weakref.WeakValueDictionary[tuple[str, str, int], asyncio.Lock] = (
+        self._held: dict[_AdmissionKey, _HeldBack] = {}
+        self._admission_locks: weakref.WeakValueDictionary[_AdmissionKey, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
         self._end = Batched(self._end_many, self._end_one)
@@ -228,9 +259,7 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         dropped = (
             settings.throttle_action == "drop"
             and settings.max_executions_per_hour is not None
-            and self._still_full(
-                (request.tenant_id, request.workflow_id, settings.max_executions_per_hour)
-            )
+            and self._held_back(_admission_key(request, settings.max_executions_per_hour))
         )
         row = await self._insert(_NewExecution.of(request, token, lease_seconds, dropped=dropped))
         if row is not None:
@@ -309,33 +338,36 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         """Admissions of one workflow are decided under a PostgreSQL advisory lock (so exactly
         across replicas), one at a time per process (so that waiting for it holds one pool
         connection, not many). A window found full stays full at least until its oldest
-        admission leaves it: till then, runs over the limit are dropped or queued without the
+        admission leaves it, and a queue found waiting is joined at the back by every run
+        requested after it: meanwhile runs over the limit are dropped or queued without the
         lock (what a workflow held back by its limit costs the others stays small)."""
-        key = (request.tenant_id, request.workflow_id, limit)
-        if self._still_full(key):
-            return await self._throttle(request, token, limit)
-        lock = self._admission_locks.get(key)
-        if lock is None:
-            lock = self._admission_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if self._still_full(key):
-                return await self._throttle(request, token, limit)
-            admission, full_until = await self._admit_locked(request, token, limit)
-        if full_until is not None:
-            self._full_until[key] = full_until
-        else:
-            self._full_until.pop(key, None)
-        return admission
+        key = _admission_key(request, limit)
+        if not self._held_back(key):
+            lock = self._admission_locks.get(key)
+            if lock is None:
+                lock = self._admission_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                if not self._held_back(key):
+                    admission, held = await self._admit_locked(request, token, limit)
+                    if held is not None:
+                        self._held[key] = held
+                    else:
+                        self._held.pop(key, None)
+                    return admission
+        return await self._throttle(request, token, limit)
 
-    def _still_full(self, key: tuple[str, str, int]) -> bool:
-        full_until = self._full_until.get(key)
-        # The database's clock decided when it opens; a second's margin for this host's.
-        return full_until is not None and datetime.now(UTC) < full_until - _CLOCK_MARGIN
+    def _held_back(self, key: _AdmissionKey) -> bool:
+        """Whether runs of the workflow are known to be held back by its limit right now."""
+        held = self._held.get(key)
+        # The database's clock said until when; a margin for this host's (a run kept out a
+        # moment too long is the only cost of a clock behind the database's).
+        return held is not None and datetime.now(UTC) < held.until - _CLOCK_MARGIN
 
     async def _admit_locked(
         self, request: ExecutionRequest, token: str, limit: int
-    ) -> tuple[Admission, datetime | None]:
-        """The admission, and until when the window stays full (None: it has room)."""
+    ) -> tuple[Admission, _HeldBack | None]:
+        """The admission, and, when the workflow's runs are held back (its window is full, or
+        its queue waits), until when at least, with the window as it is."""
         tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
         async with (
             _refusals_as_unstorable(),
@@ -364,80 +396,68 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
             if ahead == 0 and in_window < limit:
                 await connection.execute(_QUERIES.admit_execution, execution, tenant, now)
                 return Admission("admitted"), None
-            full_until = None
-            if in_window >= limit:
-                oldest = await connection.fetchval(
-                    _QUERIES.nth_admission, tenant, workflow, since, 0
+            window = tuple(
+                row["admitted_at"]
+                for row in await connection.fetch(
+                    _QUERIES.window_admissions, tenant, workflow, since, limit
                 )
-                full_until = oldest + RATE_LIMIT_WINDOW if oldest is not None else None
+            )
+            if in_window >= limit:
+                held = _HeldBack(window[0] + RATE_LIMIT_WINDOW, window)
+            else:
+                # Anyone requested later queues behind the runs waiting, whose heads come back
+                # within the least requeue wait.
+                held = _HeldBack(now + REQUEUE_AT_LEAST, window)
             self.leases.drop(token)
             if not queues:
                 await connection.execute(_QUERIES.throttle_execution, execution, tenant)
-                return Admission("dropped"), full_until
-            timer = await self._queue(connection, request, token, limit, now, in_window, ahead)
-        return Admission("queued", timer), full_until
+                return Admission("dropped"), held
+            due_at = held.queue_due_at(now, limit, ahead)
+            timer_id = await connection.fetchval(
+                _QUERIES.park_execution, execution, tenant, token, "queue", 0, due_at
+            )
+        return Admission("queued", Timer(timer_id, "queue", 0, due_at)), held
 
     async def _throttle(self, request: ExecutionRequest, token: str, limit: int) -> Admission:
-        """Drop or queue a run while its workflow's window is known to be full (unless it was
-        admitted before)."""
+        """Drop or queue a run while its workflow's runs are known to be held back (unless it
+        was admitted before). A queued run's place is counted; when its room opens is reckoned
+        from the window the last admission under the lock saw (a run that comes back too early
+        just queues again, in its place)."""
         tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
+        held = self._held.get(_admission_key(request, limit))
         async with _refusals_as_unstorable(), self._pool.acquire() as connection:
-            if request.workflow.settings.throttle_action == "drop" and await connection.fetchval(
-                _QUERIES.throttle_held_execution, execution, tenant, token
-            ):
+            if request.workflow.settings.throttle_action == "drop":
+                throttled: Admission | None = (
+                    Admission("dropped")
+                    if await connection.fetchval(
+                        _QUERIES.throttle_held_execution, execution, tenant, token
+                    )
+                    else None
+                )
+            else:
+                ahead = await connection.fetchval(
+                    _QUERIES.count_queued_ahead, tenant, workflow, request.requested_at, execution
+                )
+                now = datetime.now(UTC)
+                due_at = (
+                    held.queue_due_at(now, limit, ahead)
+                    if held is not None
+                    else now + REQUEUE_AT_LEAST
+                )
+                timer_id = await connection.fetchval(
+                    _QUERIES.queue_held_execution, execution, tenant, token, due_at
+                )
+                throttled = (
+                    Admission("queued", Timer(timer_id, "queue", 0, due_at)) if timer_id else None
+                )
+            if throttled is not None:
                 self.leases.drop(token)
-                return Admission("dropped")
-            state = await connection.fetchrow(_QUERIES.held_admission, execution, tenant, token)
-            if state is None or state["admitted"] is None:
-                self.leases.drop(token)
-                return Admission("lost")
-            if state["admitted"]:
-                return Admission("admitted")
-            now = state["now"]
-            in_window = await connection.fetchval(
-                _QUERIES.count_admitted, tenant, workflow, now - RATE_LIMIT_WINDOW, limit
-            )
-            ahead = await connection.fetchval(
-                _QUERIES.count_queued_ahead, tenant, workflow, request.requested_at, execution
-            )
-            self.leases.drop(token)
-            timer = await self._queue(connection, request, token, limit, now, in_window, ahead)
-        return Admission("queued", timer) if timer is not None else Admission("lost")
-
-    async def _queue(
-        self,
-        connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
-        request: ExecutionRequest,
-        token: str,
-        limit: int,
-        now: datetime,
-        in_window: int,
-        ahead: int,
-    ) -> Timer | None:
-        """Park a throttled run until its room in the window opens (``queue_slot``)."""
-        kth, hours = queue_slot(in_window, limit, ahead)
-        kth_admission = (
-            await connection.fetchval(
-                _QUERIES.nth_admission,
-                request.tenant_id,
-                request.workflow_id,
-                now - RATE_LIMIT_WINDOW,
-                kth - 1,
-            )
-            if kth >= 1
-            else None
-        )
-        due_at = queue_due_at(now, kth_admission, hours)
-        timer_id = await connection.fetchval(
-            _QUERIES.park_execution,
-            request.execution_id,
-            request.tenant_id,
-            token,
-            "queue",
-            0,
-            due_at,
-        )
-        return Timer(timer_id, "queue", 0, due_at) if timer_id is not None else None
+                return throttled
+            admitted = await connection.fetchval(_QUERIES.held_admission, execution, tenant, token)
+        if admitted:
+            return Admission("admitted")
+        self.leases.drop(token)
+        return Admission("lost")
 
     async def resume(self, tenant_id: str, execution_id: str, token: str, timer: Timer) -> bool:
         async with self._pool.acquire() as connection, connection.transaction():

@@ -103,14 +103,13 @@ FROM executions
 WHERE tenant_id = $1 AND workflow_id = $2 AND status = 'waiting' AND wait_reason = 'queue'
   AND (requested_at, id) < ($3, $4);
 
--- name: nth_admission
--- The ($4 + 1)-th oldest admission of the workflow since $3.
+-- name: window_admissions
+-- The workflow's admissions since $3, oldest first, at most $4 (the limit).
 SELECT admitted_at
 FROM executions
 WHERE tenant_id = $1 AND workflow_id = $2 AND admitted_at > $3
 ORDER BY admitted_at
-OFFSET $4
-LIMIT 1;
+LIMIT $4;
 
 -- name: admit_execution
 -- The caller holds the row (admission_state).
@@ -270,11 +269,19 @@ SET status = 'throttled', finished_at = now(), claimed_by = NULL, lease_until = 
 WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3 AND admitted_at IS NULL
 RETURNING 1;
 
+-- name: queue_held_execution
+-- Queued (waiting until $4) while $3 holds the lease and it is not admitted.
+UPDATE executions
+SET status = 'waiting', wait_reason = 'queue', resume_step = 0, due_at = $4,
+    timer_id = id || ':queue:0:' || (parks + 1), parks = parks + 1,
+    claimed_by = NULL, lease_until = NULL
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3 AND admitted_at IS NULL
+RETURNING timer_id;
+
 -- name: held_admission
--- The database's clock, and whether the execution $3 holds is admitted (NULL: not held).
-SELECT clock_timestamp() AS now,
-       (SELECT admitted_at IS NOT NULL FROM executions
-        WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3) AS admitted;
+-- Whether the execution $3 holds is admitted (no row: not held).
+SELECT admitted_at IS NOT NULL FROM executions
+WHERE id = $1 AND tenant_id = $2 AND claimed_by = $3;
 
 -- name: abandon_execution
 -- An execution that cannot run at all fails, whoever holds it.
