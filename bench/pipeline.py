@@ -47,6 +47,8 @@ class Latencies:
     p99_ms: float
     floor_p50_ms: float
     floor_p99_ms: float
+    ingested_p50_ms: float
+    ingested_p99_ms: float
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
@@ -244,5 +246,8 @@ async def e1_end_to_end(
                         break
                     await asyncio.sleep(0.5)
     p50, p99 = quantiles(stats["latencies_ms"])
+    ingested_p50, ingested_p99 = quantiles(stats["since_ingest_ms"])
     floor_p50, floor_p99 = await broker_floor(bootstrap, rate, min(seconds, 10))
-    return Latencies(sent, stats["distinct"], elapsed, p50, p99, floor_p50, floor_p99)
+    return Latencies(
+        sent, stats["distinct"], elapsed, p50, p99, floor_p50, floor_p99, ingested_p50, ingested_p99
+    )

@@ -2,8 +2,9 @@
 
 Answers every POST with 200 at once, counts deliveries and distinct ``webhook-id`` values (also
 per workflow), and keeps, for each distinct one, how long after the ``sentAt`` its event carried
-it arrived (E1's latency). ``GET /stats`` returns ``{"deliveries", "distinct", "per_workflow",
-"latencies_ms"}``; ``POST /reset`` forgets.
+it arrived (E1's latency), and how long after ingest stamped the event (``time``).
+``GET /stats`` returns ``{"deliveries", "distinct", "per_workflow", "latencies_ms",
+"since_ingest_ms"}``; ``POST /reset`` forgets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import web
 
@@ -22,6 +24,7 @@ class Sink:
     seen: set[str] = field(default_factory=set)
     per_workflow: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    since_ingest_ms: list[float] = field(default_factory=list)
 
     async def receive(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -36,6 +39,10 @@ class Sink:
             sent_at = document.get("event", {}).get("data", {}).get("sentAt")
             if isinstance(sent_at, int | float):
                 self.latencies_ms.append((arrived - sent_at) * 1000)
+                accepted = document.get("event", {}).get("time")
+                if isinstance(accepted, str):
+                    since = arrived - datetime.fromisoformat(accepted).timestamp()
+                    self.since_ingest_ms.append(since * 1000)
         return web.Response(text="ok")
 
     async def stats(self, _request: web.Request) -> web.Response:
@@ -45,6 +52,7 @@ class Sink:
                 "distinct": len(self.seen),
                 "per_workflow": self.per_workflow,
                 "latencies_ms": self.latencies_ms,
+                "since_ingest_ms": self.since_ingest_ms,
             }
         )
 
@@ -53,6 +61,7 @@ class Sink:
         self.seen.clear()
         self.per_workflow.clear()
         self.latencies_ms.clear()
+        self.since_ingest_ms.clear()
         return web.json_response({})
 
 
