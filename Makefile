@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help setup run test test-unit test-integration test-e2e lint format typecheck check bench lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e lint format typecheck check bench bench-executor lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ check: lint typecheck test ## Lint, typecheck and the whole test suite
 
 bench: $(STAMP) ## Benchmarks: print figures, never pass/fail
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.executor
+
+bench-executor: $(STAMP) ## Executor benchmarks X1-X3 and end to end E1 (python -m bench.executor --help)
+	$(BIN)/python -m bench.executor
 
 lock: ## Re-resolve dependencies into requirements.lock
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
