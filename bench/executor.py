@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from bench.pipeline import e1_end_to_end
@@ -34,11 +33,18 @@ from services.executor.adapters.postgres import migrate
 from services.executor.domain import admissions_over_limit
 from services.executor.service import ExecutorService
 from services.executor.settings import ExecutorSettings, WebhookSettings
-from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefinition
-from shared.contracts.executions import execution_id_for
+from shared.contracts import ExecutionRequest
 from shared.postgres import Pool, create_pool
 from shared.settings import KafkaSettings, PostgresSettings
-from shared.testing import EmbeddedBroker, EmbeddedPostgres, TimerRelay, free_port, wait_for_port
+from shared.testing import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    TimerRelay,
+    free_port,
+    produce_requests,
+    wait_for_port,
+    webhook_requests,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a benchmark's own
 
@@ -81,35 +87,9 @@ def executor_settings(
 def requests_for(
     tenant: str, url: str, workflow_id: str, count: int, **definition: Any
 ) -> list[ExecutionRequest]:
-    workflow = WorkflowDefinition.model_validate(
-        {
-            "name": workflow_id,
-            "trigger": "private_offer.accepted",
-            "status": "active",
-            "actions": [{"type": "webhook", "url": url}],
-            **definition,
-        }
-    )
-    made = []
-    for n in range(count):
-        event = CloudEvent(
-            id=f"{workflow_id}-{n}",
-            source="native",
-            type="private_offer.accepted",
-            tenantid=tenant,
-            data={"customerName": "Globex", "value": 150000, "pad": "x" * 600, "n": n},
-        )
-        made.append(
-            ExecutionRequest(
-                execution_id=execution_id_for(event, workflow_id, 1),
-                tenant_id=tenant,
-                workflow_id=workflow_id,
-                workflow_version=1,
-                workflow=workflow,
-                event=event,
-            )
-        )
-    return made
+    """Requests with ~1 KB events."""
+    data = {"customerName": "Globex", "value": 150000, "pad": "x" * 600}
+    return webhook_requests(tenant, url, workflow_id, count, data=data, **definition)
 
 
 def interleaved(*groups: list[ExecutionRequest]) -> list[ExecutionRequest]:
@@ -122,17 +102,7 @@ def interleaved(*groups: list[ExecutionRequest]) -> list[ExecutionRequest]:
 
 
 async def produce(kafka: KafkaSettings, requests: list[ExecutionRequest]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        topic = Topics(kafka.topic_prefix).executions_requested
-        for request in requests:
-            await producer.send(
-                topic, request.model_dump_json().encode(), key=request.workflow_id.encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce_requests(kafka.bootstrap_servers, kafka.topic_prefix, requests)
 
 
 def fresh_kafka(bootstrap: str, fast: dict[str, Any]) -> KafkaSettings:

@@ -15,19 +15,15 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from services.executor.domain import admissions_over_limit
-from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefinition
-from shared.contracts.executions import execution_id_for
 from shared.kafka import tenant_partition
 from shared.postgres import Pool
 from shared.settings import KafkaSettings
-from shared.testing import TimerRelay, free_port
+from shared.testing import TimerRelay, free_port, produce_requests, webhook_requests
 from tests.conftest import FAST_KAFKA
 from tests.e2e.conftest import Stack
 
@@ -72,40 +68,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-def requests_for(
-    tenant_id: str, url: str, workflow_id: str, count: int, **definition: Any
-) -> list[ExecutionRequest]:
-    workflow = WorkflowDefinition.model_validate(
-        {
-            "name": workflow_id,
-            "trigger": "private_offer.accepted",
-            "status": "active",
-            "actions": [{"type": "webhook", "url": url}],
-            **definition,
-        }
-    )
-    requests = []
-    for n in range(count):
-        event = CloudEvent(
-            id=f"{workflow_id}-{n}",
-            source="native",
-            type="private_offer.accepted",
-            tenantid=tenant_id,
-            data={"n": n},
-        )
-        requests.append(
-            ExecutionRequest(
-                execution_id=execution_id_for(event, workflow_id, 1),
-                tenant_id=tenant_id,
-                workflow_id=workflow_id,
-                workflow_version=1,
-                workflow=workflow,
-                event=event,
-            )
-        )
-    return requests
-
-
 def spread_over_partitions(prefix: str, per_partition: int, partitions: int) -> list[str]:
     """Workflow ids, ``per_partition`` on each partition of ``executions.requested``: every
     replica gets work."""
@@ -116,19 +78,6 @@ def spread_over_partitions(prefix: str, per_partition: int, partitions: int) -> 
         if len(found[partition]) < per_partition:
             found[partition].append(workflow_id)
     return [w for ids in found.values() for w in ids]
-
-
-async def produce(bootstrap: str, topic: str, requests: list[ExecutionRequest]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        for request in requests:
-            await producer.send(
-                topic, request.model_dump_json().encode(), key=request.workflow_id.encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def test_killing_one_of_three_executors_mid_action_loses_nothing_and_exceeds_no_limit(
@@ -152,12 +101,12 @@ async def test_killing_one_of_three_executors_mid_action_loses_nothing_and_excee
     unlimited = [
         r
         for workflow_id in spread_over_partitions("wf-free", 3, kafka_partitions)
-        for r in requests_for(tenant_id, receiver.url, workflow_id, 15)
+        for r in webhook_requests(tenant_id, receiver.url, workflow_id, 15)
     ]
     dropped = [
         r
         for w in range(4)
-        for r in requests_for(
+        for r in webhook_requests(
             tenant_id,
             receiver.url,
             f"wf-drop-{w}-{uuid.uuid4().hex[:6]}",
@@ -166,7 +115,7 @@ async def test_killing_one_of_three_executors_mid_action_loses_nothing_and_excee
         )
     ]
     queue_id = f"wf-queue-{uuid.uuid4().hex[:6]}"
-    queued = requests_for(
+    queued = webhook_requests(
         tenant_id,
         receiver.url,
         queue_id,
@@ -177,7 +126,7 @@ async def test_killing_one_of_three_executors_mid_action_loses_nothing_and_excee
 
     kafka = KafkaSettings(bootstrap_servers=bootstrap, TOPIC_PREFIX=prefix, **FAST_KAFKA)
     async with TimerRelay(kafka) as timers:
-        await produce(bootstrap, Topics(prefix).executions_requested, everything)
+        await produce_requests(bootstrap, prefix, everything)
         # Hold every action until more are in flight than two replicas can have at once: the
         # one killed is in the middle of some.
         async with asyncio.timeout(60):

@@ -163,11 +163,13 @@ _AdmissionKey = tuple[str, str, int, str]
 
 @dataclass(frozen=True, slots=True)
 class _HeldBack:
-    """A workflow's runs are held back by its limit ``until`` at least; ``window`` holds its
-    admissions in the rolling hour as the last check under the lock saw them, oldest first."""
+    """A workflow's runs are held back by its limit ``until`` at least: its window is ``full``,
+    or its queue waits. ``window`` holds its admissions in the rolling hour as the last check
+    under the lock saw them, oldest first."""
 
     until: datetime
     window: tuple[datetime, ...]
+    full: bool
 
     def queue_due_at(self, now: datetime, limit: int, ahead: int) -> datetime:
         """When a run with ``ahead`` queued before it looks again (``queue_slot``)."""
@@ -281,10 +283,8 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
             return await self._claim(connection, request, token, lease_seconds)
 
     async def _insert_one(self, new: _NewExecution) -> asyncpg.Record | None:
-        async with _refusals_as_unstorable():
-            return await self._pool.fetchrow(
-                _QUERIES.insert_execution, *new.columns, new.token, new.lease_seconds
-            )
+        [row] = await self._insert_many([new])
+        return row
 
     async def _insert_many(self, batch: Sequence[_NewExecution]) -> list[asyncpg.Record | None]:
         """One statement for the batch; an id twice in it is inserted once, and its other
@@ -342,19 +342,24 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         requested after it: meanwhile runs over the limit are dropped or queued without the
         lock (what a workflow held back by its limit costs the others stays small)."""
         key = _admission_key(request, limit)
-        if not self._held_back(key):
+        for last_try in (False, True):
+            if self._held_back(key):
+                throttled = await self._throttle(request, token, limit)
+                if throttled is not None:
+                    return throttled
             lock = self._admission_locks.get(key)
             if lock is None:
                 lock = self._admission_locks.setdefault(key, asyncio.Lock())
             async with lock:
-                if not self._held_back(key):
-                    admission, held = await self._admit_locked(request, token, limit)
-                    if held is not None:
-                        self._held[key] = held
-                    else:
-                        self._held.pop(key, None)
-                    return admission
-        return await self._throttle(request, token, limit)
+                if not last_try and self._held_back(key):
+                    continue  # decided while this run waited: throttle outside the lock
+                admission, held = await self._admit_locked(request, token, limit)
+                if held is not None:
+                    self._held[key] = held
+                else:
+                    self._held.pop(key, None)
+                return admission
+        raise AssertionError("unreachable: the last try decides under the lock")
 
     def _held_back(self, key: _AdmissionKey) -> bool:
         """Whether runs of the workflow are known to be held back by its limit right now."""
@@ -403,11 +408,11 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
                 )
             )
             if in_window >= limit:
-                held = _HeldBack(window[0] + RATE_LIMIT_WINDOW, window)
+                held = _HeldBack(window[0] + RATE_LIMIT_WINDOW, window, full=True)
             else:
                 # Anyone requested later queues behind the runs waiting, whose heads come back
                 # within the least requeue wait.
-                held = _HeldBack(now + REQUEUE_AT_LEAST, window)
+                held = _HeldBack(now + REQUEUE_AT_LEAST, window, full=False)
             self.leases.drop(token)
             if not queues:
                 await connection.execute(_QUERIES.throttle_execution, execution, tenant)
@@ -418,11 +423,14 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
             )
         return Admission("queued", Timer(timer_id, "queue", 0, due_at)), held
 
-    async def _throttle(self, request: ExecutionRequest, token: str, limit: int) -> Admission:
+    async def _throttle(
+        self, request: ExecutionRequest, token: str, limit: int
+    ) -> Admission | None:
         """Drop or queue a run while its workflow's runs are known to be held back (unless it
         was admitted before). A queued run's place is counted; when its room opens is reckoned
         from the window the last admission under the lock saw (a run that comes back too early
-        just queues again, in its place)."""
+        just queues again, in its place). None: the run heads a queue in a window that is not
+        full, so the lock decides."""
         tenant, workflow, execution = request.tenant_id, request.workflow_id, request.execution_id
         held = self._held.get(_admission_key(request, limit))
         async with _refusals_as_unstorable(), self._pool.acquire() as connection:
@@ -438,6 +446,8 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
                 ahead = await connection.fetchval(
                     _QUERIES.count_queued_ahead, tenant, workflow, request.requested_at, execution
                 )
+                if ahead == 0 and (held is None or not held.full):
+                    return None
                 now = datetime.now(UTC)
                 due_at = (
                     held.queue_due_at(now, limit, ahead)
@@ -498,9 +508,8 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
         return finished is not None
 
     async def _end_one(self, ending: _Ending) -> bool:
-        async with _refusals_as_unstorable():
-            ended = await self._pool.fetchval(_QUERIES.record_last_step_and_finish, *ending.columns)
-        return ended is not None
+        [ended] = await self._end_many([ending])
+        return ended
 
     async def _end_many(self, batch: Sequence[_Ending]) -> list[bool]:
         columns = [list(column) for column in zip(*(e.columns for e in batch), strict=True)]

@@ -2,26 +2,11 @@
 -- the tenant. Times that order things (leases, admissions) are the database's clock, so that
 -- replicas with different clocks agree.
 
--- name: insert_execution
--- A new execution, running, leased to $12 for $13 seconds; admitted at once when the workflow
--- has no rate limit ($10); or, with $11, throttled at once (its workflow's window is known to
--- be full, throttleAction drop). No row: the id is recorded already.
-INSERT INTO executions (
-    id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
-    exit_conditions, admitted_at, status, finished_at, claimed_by, lease_until
-)
-VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10::bool THEN clock_timestamp() END,
-    CASE WHEN $11::bool THEN 'throttled' ELSE 'running' END,
-    CASE WHEN $11::bool THEN now() END,
-    CASE WHEN $11::bool THEN NULL ELSE $12::text END,
-    CASE WHEN $11::bool THEN NULL ELSE clock_timestamp() + make_interval(secs => $13) END
-)
-ON CONFLICT (id) DO NOTHING
-RETURNING id, status, admitted_at IS NOT NULL AS admitted, lease_until;
-
 -- name: insert_executions
--- insert_execution for many at once (one commit); the ids returned are the ones inserted.
+-- New executions (one commit for all), each running and leased to its token for its seconds,
+-- admitted at once when the workflow has no rate limit; or, when dropped, throttled at once (its
+-- workflow's window is known to be full, throttleAction drop). The ids returned are the ones
+-- inserted; the others were recorded already.
 INSERT INTO executions (
     id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
     exit_conditions, admitted_at, status, finished_at, claimed_by, lease_until
@@ -162,40 +147,9 @@ WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
   AND execution_steps.status IN ('failed', 'waiting')
 RETURNING 1;
 
--- name: record_last_step_and_finish
--- The last step ($3-$12) and the end of the execution ($14 status, $15 error) at once, while
--- $13 holds the lease, which is released: one statement, one commit.
-WITH step AS (
-    INSERT INTO execution_steps (
-        execution_id, tenant_id, step_index, action_type, status, attempts, request,
-        response_status, error, result, started_at, finished_at
-    )
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-    WHERE EXISTS (
-        SELECT 1 FROM executions WHERE id = $1 AND tenant_id = $2 AND claimed_by = $13 FOR UPDATE
-    )
-    ON CONFLICT (execution_id, step_index) DO UPDATE SET
-        action_type = EXCLUDED.action_type,
-        status = EXCLUDED.status,
-        attempts = EXCLUDED.attempts,
-        request = EXCLUDED.request,
-        response_status = EXCLUDED.response_status,
-        error = EXCLUDED.error,
-        result = EXCLUDED.result,
-        started_at = EXCLUDED.started_at,
-        finished_at = EXCLUDED.finished_at
-    WHERE execution_steps.tenant_id = EXCLUDED.tenant_id
-      AND execution_steps.status IN ('failed', 'waiting')
-    RETURNING 1
-)
-UPDATE executions
-SET status = $14, error = $15, finished_at = now(), claimed_by = NULL, lease_until = NULL,
-    wait_reason = NULL, resume_step = NULL, due_at = NULL, timer_id = NULL
-WHERE id = $1 AND tenant_id = $2 AND claimed_by = $13 AND EXISTS (SELECT 1 FROM step)
-RETURNING 1;
-
 -- name: record_last_steps_and_finish
--- record_last_step_and_finish for many executions at once (one commit); returns the ids ended.
+-- The last step and the end of each execution (one commit for all), while its token holds the
+-- lease, which is released; returns the ids ended.
 WITH ending AS (
     SELECT *
     FROM unnest(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -165,23 +165,17 @@ async def test_drop_records_the_runs_over_the_limit_as_throttled_and_performs_no
 
 
 async def test_queued_runs_wait_for_room_in_the_rolling_hour_and_run_in_order(
-    executor: ExecutorService,
+    start_executor: StartExecutor,
     timers: TimerRelay,
     receiver: Receiver,
     kafka_settings: KafkaSettings,
     pool: Pool,
     tenant_id: str,
 ) -> None:
+    executor = await start_executor()
     workflow_id = f"wf-{uuid.uuid4().hex[:8]}"
-    # The window is full; its admissions leave it 3, 3.5 and 4 seconds from now.
-    await fill_window(
-        pool,
-        tenant_id,
-        workflow_id,
-        HOUR - timedelta(seconds=3),
-        HOUR - timedelta(seconds=3.5),
-        HOUR - timedelta(seconds=4),
-    )
+    # The window is full for the next half hour.
+    await fill_window(pool, tenant_id, workflow_id, *(timedelta(minutes=30 + n) for n in range(3)))
     settings = {"maxExecutionsPerHour": 3, "throttleAction": "queue"}
     requests = [
         a_request(tenant_id, receiver.url("queued"), workflow_id=workflow_id, settings=settings)
@@ -189,9 +183,27 @@ async def test_queued_runs_wait_for_room_in_the_rolling_hour_and_run_in_order(
     ]
     await produce(kafka_settings, *(as_record(r) for r in requests))
 
+    parked = []
     for request in requests:
-        row = await finished_execution(pool, request.execution_id, unless=("running",))
-        assert (row["status"], row["wait_reason"]) == ("waiting", "queue")
+        row = await status_of(pool, request.execution_id, "waiting")
+        assert row["wait_reason"] == "queue"
+        [timer] = await parked_records(timers, request.execution_id, 1)
+        assert timer.resumption.due_at > datetime.now(UTC) + timedelta(minutes=25)
+        parked.append(timer)
+    assert receiver.at("queued") == []
+
+    # Half an hour on (a new executor: time is made to pass in the database), the window
+    # empties, and the timers come due last first.
+    await executor.stop()
+    await start_executor()
+    await pool.execute(
+        "UPDATE executions SET admitted_at = admitted_at - interval '1 hour'"
+        " WHERE workflow_id = $1 AND id LIKE 'exe_old_%'",
+        workflow_id,
+    )
+    for timer in reversed(parked):
+        await produce(kafka_settings, (timer.request.model_dump_json().encode(), None))
+
     rows = [await finished_execution(pool, r.execution_id) for r in requests]
     assert [row["status"] for row in rows] == ["succeeded"] * 3
     admitted = [row["admitted_at"] for row in rows]
