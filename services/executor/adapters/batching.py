@@ -24,10 +24,10 @@ class Batched(Generic[I, O]):
     """``await batched(item)`` runs ``run_batch`` over the items queued with it.
 
     At most ``concurrency`` batches run at once, each of at most ``max_size`` items, in the
-    order the calls came. ``run_batch`` returns one result per item, in order. If it raises
-    ``UnstorableInput`` (one item PostgreSQL refuses spoils its whole statement), every item of
-    the batch is run alone with ``run_one``, so that only that one fails; any other error fails
-    every call of the batch.
+    order the calls came. ``run_batch`` returns one result per item, in order. If it raises one
+    of ``isolate_on`` (``UnstorableInput`` by default: one item PostgreSQL refuses spoils its
+    whole statement), every item of the batch is run alone with ``run_one``, so that only that
+    one fails; any other error fails every call of the batch.
     """
 
     def __init__(
@@ -37,7 +37,9 @@ class Batched(Generic[I, O]):
         *,
         concurrency: int = 4,
         max_size: int = 500,
+        isolate_on: tuple[type[Exception], ...] = (UnstorableInput,),
     ) -> None:
+        self._isolate_on = isolate_on
         self._run_batch = run_batch
         self._run_one = run_one
         self._concurrency = concurrency
@@ -68,7 +70,7 @@ class Batched(Generic[I, O]):
         try:
             try:
                 results = await self._run_batch(items) if len(items) > 1 else None
-            except UnstorableInput:
+            except self._isolate_on:
                 results = None
             if results is None:
                 for item, future in batch:

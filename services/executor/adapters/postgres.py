@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 _QUERIES = Queries.load("services.executor")
 _CLOCK_MARGIN = timedelta(milliseconds=100)
+_ISOLATE = (UnstorableInput, asyncpg.DeadlockDetectedError)
+"""What makes a batch run item by item: an item the database refuses spoils the statement, and
+a deadlock (statements lock rows in id order, but other writers may not) is not retried whole."""
 
 
 async def migrate(pool: Pool) -> None:
@@ -244,12 +247,12 @@ class PostgresExecutionStore(ExecutionStore, WaitingExecutions):
     def __init__(self, pool: Pool, leases: Leases | None = None) -> None:
         self._pool = pool
         self.leases = leases or Leases()
-        self._insert = Batched(self._insert_many, self._insert_one)
+        self._insert = Batched(self._insert_many, self._insert_one, isolate_on=_ISOLATE)
         self._held: dict[_AdmissionKey, _HeldBack] = {}
         self._admission_locks: weakref.WeakValueDictionary[_AdmissionKey, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        self._end = Batched(self._end_many, self._end_one)
+        self._end = Batched(self._end_many, self._end_one, isolate_on=_ISOLATE)
 
     def holds(self, token: str) -> bool:
         return self.leases.holds(token)

@@ -3,7 +3,7 @@
 -- replicas with different clocks agree.
 
 -- name: insert_executions
--- New executions (one commit for all), each running and leased to its token for its seconds,
+-- New executions (one commit for all, inserted in id order: see renew_leases), each running and leased to its token for its seconds,
 -- admitted at once when the workflow has no rate limit; or, when dropped, throttled at once (its
 -- workflow's window is known to be full, throttleAction drop). The ids returned are the ones
 -- inserted; the others were recorded already.
@@ -26,6 +26,7 @@ FROM unnest(
     id, tenant_id, workflow_id, workflow_version, trigger_type, event, subject, requested_at,
     exit_conditions, unlimited, dropped, claimed_by, lease_seconds
 )
+ORDER BY new.id
 ON CONFLICT (id) DO NOTHING
 RETURNING id, status, admitted_at IS NOT NULL AS admitted, lease_until;
 
@@ -52,10 +53,15 @@ RETURNING lease_until;
 
 -- name: renew_leases
 -- The leases among $1 still held, extended; a token missing from the answer lost its lease.
+-- Statements that lock many executions lock them in id order, so that they never deadlock.
+WITH held AS (
+    SELECT id FROM executions WHERE claimed_by = ANY($1::text[]) ORDER BY id FOR UPDATE
+)
 UPDATE executions
 SET lease_until = clock_timestamp() + make_interval(secs => $2)
-WHERE claimed_by = ANY($1::text[])
-RETURNING claimed_by;
+FROM held
+WHERE executions.id = held.id AND executions.claimed_by = ANY($1::text[])
+RETURNING executions.claimed_by;
 
 -- name: release_lease
 UPDATE executions
@@ -168,6 +174,7 @@ held AS (
     JOIN executions AS x
       ON x.id = ending.execution_id AND x.tenant_id = ending.tenant_id
      AND x.claimed_by = ending.token
+    ORDER BY x.id
     FOR UPDATE OF x
 ),
 step AS (
