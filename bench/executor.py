@@ -395,7 +395,8 @@ async def main(
             print(
                 f"E1  trigger -> action at {e1.sent / e1.seconds:,.0f} events/s ({e1.delivered:,}/{e1.sent:,} delivered):"
                 f" p50 {e1.p50_ms:.1f} ms, p99 {e1.p99_ms:.1f} ms"
-                f" (from ingest's acceptance: p50 {e1.ingested_p50_ms:.1f} ms, p99 {e1.ingested_p99_ms:.1f} ms);"
+                f" (from ingest's acceptance: p50 {e1.ingested_p50_ms:.1f} ms, p99 {e1.ingested_p99_ms:.1f} ms;"
+                f" mean in the matcher {e1.matcher_mean_ms:.1f} ms, in the executor {e1.executor_mean_ms:.1f} ms);"
                 f" broker produce->consume floor p50 {e1.floor_p50_ms:.1f} ms, p99 {e1.floor_p99_ms:.1f} ms"
             )
 

@@ -49,6 +49,8 @@ class Latencies:
     floor_p99_ms: float
     ingested_p50_ms: float
     ingested_p99_ms: float
+    matcher_mean_ms: float
+    executor_mean_ms: float
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
@@ -108,6 +110,15 @@ async def metric(port: int, name: str) -> float:
         for line in text.splitlines()
         if line.startswith(name) and not line.startswith("#")
     )
+
+
+async def mean_ms(port: int, histogram: str) -> float:
+    """The mean of a Prometheus histogram a service exposes, in ms (``name{labels}``)."""
+    name, _, labels = histogram.partition("{")
+    labels = "{" + labels if labels else ""
+    total = await metric(port, f"{name}_sum{labels}")
+    count = await metric(port, f"{name}_count{labels}")
+    return total / count * 1000 if count else float("nan")
 
 
 async def open_loop(rate: float, seconds: float, send: Any) -> int:
@@ -245,9 +256,23 @@ async def e1_end_to_end(
                     if stats["distinct"] >= sent or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.5)
+            matcher = await mean_ms(ports["matcher"], "matcher_match_latency_seconds")
+            executor = await mean_ms(
+                ports["executor"], 'handler_duration_seconds{handler="executions.requested"}'
+            )
     p50, p99 = quantiles(stats["latencies_ms"])
     ingested_p50, ingested_p99 = quantiles(stats["since_ingest_ms"])
     floor_p50, floor_p99 = await broker_floor(bootstrap, rate, min(seconds, 10))
     return Latencies(
-        sent, stats["distinct"], elapsed, p50, p99, floor_p50, floor_p99, ingested_p50, ingested_p99
+        sent,
+        stats["distinct"],
+        elapsed,
+        p50,
+        p99,
+        floor_p50,
+        floor_p99,
+        ingested_p50,
+        ingested_p99,
+        matcher,
+        executor,
     )
