@@ -1,10 +1,11 @@
 """``make bench``: run every benchmark against the embedded broker and PostgreSQL, print figures.
 
 ``python -m bench [part ...]`` (``make bench-<part>``) runs only the parts named: ``ingest`` (B1,
-I1), ``scheduler`` (B2, S1, S2). Figures are medians of several rounds, and ratios against a
-baseline measured on the same broker or database in the same run (B1: raw aiokafka
-consume→produce passthrough; B2: raw asyncpg claim-and-delete) where the comparison means
-something.
+I1), ``scheduler`` (B2, S1, S2), ``executor`` (X1-X3 and E1 at their defaults; ``python -m
+bench.executor --help`` picks some, at other sizes). Figures are medians of several rounds, and
+ratios against a baseline measured on the same broker or database in the same run (B1: raw
+aiokafka consume→produce passthrough; B2: raw asyncpg claim-and-delete) where the comparison
+means something.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
-from bench import scheduler
+from bench import executor, scheduler
 from shared import tenancy
 from shared.postgres import create_pool
 from shared.settings import KafkaSettings, PostgresSettings
@@ -150,7 +151,7 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("ingest did not become ready")
 
 
-PARTS = ("ingest", "scheduler")
+PARTS = ("ingest", "scheduler", "executor")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -173,6 +174,8 @@ async def main(args: argparse.Namespace) -> None:
                 idle_schedules=args.schedules,
                 s2_seconds=args.s2_seconds,
             )
+        if "executor" in args.parts:
+            await executor.run(bootstrap, database_url, rounds=rounds)
 
 
 async def ingest(bootstrap: str, database_url: str, rounds: int) -> None:

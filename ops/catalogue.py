@@ -95,7 +95,7 @@ def consumer_groups(
     return {
         ingest.consumer_group: [topics.events_inbound],
         matcher.consumer_group: [topics.events_normalized],
-        executor.consumer_group: [topics.executions_requested],
+        **executor.consumer_groups(topics),
         **scheduler.consumer_groups(topics),
     }
 

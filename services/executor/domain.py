@@ -1,54 +1,107 @@
 """What an execution is made of and the rules for running its steps. Pure: no I/O.
 
-An execution runs its workflow's actions in order, one step per action. A step either succeeds or
-fails; a failed step fails the execution. A redelivered request resumes at the first step that
-has not succeeded. Outbound webhooks are signed per the Standard Webhooks spec; which addresses
-any outbound HTTP may reach is ``shared.outbound``.
+An execution runs its workflow's actions in order, one step per action, and is recorded as it
+goes: a redelivered request resumes at the first step not yet done. A step that failed
+transiently is retried (``RetryPolicy``) up to the workflow's ``retryCount``; what a failed step
+does to its execution is ``onError``'s to say. Waits too long to hold a consumer slot (a
+``delay``, a throttled ``queue`` run, a long retry wait, a destination that asked for a pause)
+park the execution in a durable timer (``Timer``). Per-workflow rate limits count admissions in
+a rolling hour (``queue_slot``). Outbound webhooks are signed per the Standard Webhooks spec;
+which addresses any outbound HTTP may reach is ``shared.outbound``. What every action performer
+shares (idempotency keys, stable row ids, answer excerpts) is here too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from shared.contracts import CloudEvent, ExecutionRequest
+from shared.contracts import (
+    CloudEvent,
+    DeferralReason,
+    DeferredExecution,
+    ExecutionRequest,
+    Resumption,
+)
 from shared.workflows import render_action
 from shared.workflows.actions import Action
 
-ExecutionStatus = Literal["running", "succeeded", "failed"]
-StepStatus = Literal["succeeded", "failed", "skipped"]
-"""``skipped``: the action's own conditions ("only if") were not met by the event."""
+ExecutionStatus = Literal[
+    "running", "waiting", "succeeded", "succeeded_with_errors", "failed", "throttled", "exited"
+]
+"""SPEC §5. ``waiting``: parked in a durable timer; ``succeeded_with_errors``: ``onError:
+continue`` went past a failed step; ``throttled``: dropped by the rate limit (nothing ran);
+``exited``: its exit conditions were met while it waited."""
+FINAL_STATUSES: Final[frozenset[str]] = frozenset(
+    {"succeeded", "succeeded_with_errors", "failed", "throttled", "exited"}
+)
+StepStatus = Literal["succeeded", "failed", "skipped", "waiting"]
+"""``skipped``: the action's own conditions ("only if") were not met by the event;
+``waiting``: a ``delay`` step whose time has not come, or a step parked until its next attempt."""
 ResponseClass = Literal["success", "transient", "permanent"]
 
 SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 _HEADERS_WE_SET = SIGNATURE_HEADERS | {"content-type", "content-length", "host"}
 
+RATE_LIMIT_WINDOW: Final = timedelta(hours=1)
+"""``maxExecutionsPerHour`` counts admissions in the rolling hour before now."""
+REQUEUE_AT_LEAST: Final = timedelta(milliseconds=500)
+"""The shortest a queued run waits before it checks again (its turn comes after the runs queued
+before it, whose own timers are due at about the same time)."""
+
+_PROVIDERS: Final[Mapping[str, str]] = {
+    "slack": "slack",
+    "email": "smtp",
+    "teams": "teams",
+    "salesforce_create": "salesforce",
+    "salesforce_update": "salesforce",
+    "hubspot_create": "hubspot",
+    "hubspot_update": "hubspot",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How a transient action failure is retried: bounded by attempts and by total time."""
+    """How long to wait before the next attempt of a step that failed transiently.
 
-    attempts: int
-    timeout_seconds: float
+    Exponential from ``wait_initial_seconds``, capped at ``wait_max_seconds``, plus jitter; a
+    destination's own ``Retry-After`` replaces the backoff (capped at
+    ``max_retry_after_seconds``). Waits up to ``inline_max_seconds`` are slept where the step
+    runs; longer ones park the execution in a durable timer, so that it holds no consumer slot.
+    How many retries there are is the workflow's ``errorHandling.retryCount``.
+    """
+
     wait_initial_seconds: float
     wait_max_seconds: float
+    inline_max_seconds: float
+    max_retry_after_seconds: float
 
     def wait_before(self, attempt: int, *, retry_after: float | None, jitter: float) -> float:
-        """Seconds to wait before attempt ``attempt + 1``: exponential from the initial wait,
-        capped at the maximum, plus ``jitter`` (0..1) of the initial wait; a destination's own
-        ``Retry-After`` replaces the backoff (capped at the maximum too)."""
+        """Seconds to wait before attempt ``attempt + 1``; ``jitter`` is drawn from 0..1 and
+        adds up to the initial wait."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.wait_max_seconds)
+            return self.retry_after(retry_after)
         backoff: float = self.wait_initial_seconds * 2.0 ** max(attempt - 1, 0)
         return min(backoff, self.wait_max_seconds) + jitter * self.wait_initial_seconds
+
+    def retry_after(self, seconds: float) -> float:
+        """A destination's ``Retry-After``, within bounds."""
+        if not math.isfinite(seconds):
+            return self.max_retry_after_seconds
+        return min(max(seconds, 0.0), self.max_retry_after_seconds)
+
+    def parks(self, wait_seconds: float) -> bool:
+        """Whether a wait this long parks the execution instead of sleeping where it runs."""
+        return wait_seconds > self.inline_max_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,22 +181,156 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Timer:
+    """A durable timer an execution waits on: why, the step it resumes at, and when.
+
+    ``timer_id`` is deterministic (execution, reason, step and how many times the execution
+    parked before), so handing the same parked execution to the scheduler twice names one
+    timer, and parking again later names a new one.
+    """
+
+    timer_id: str
+    reason: DeferralReason
+    step: int
+    due_at: datetime
+
+    def resumption(self) -> Resumption:
+        return Resumption(
+            timer_id=self.timer_id, reason=self.reason, step=self.step, due_at=self.due_at
+        )
+
+
+def timer_id_for(execution_id: str, reason: str, step: int, parked_before: int) -> str:
+    """The id of the timer an execution parks on for the ``parked_before + 1``-th time."""
+    return f"{execution_id}:{reason}:{step}:{parked_before + 1}"
+
+
+def lease_timer(execution_id: str, step: int, lease_until: datetime) -> Timer:
+    """A timer to look again once another executor's lease on the execution has expired."""
+    moment = int(lease_until.timestamp() * 1000)
+    return Timer(f"{execution_id}:lease:{moment}", "retry", step, lease_until)
+
+
+def deferred(request: ExecutionRequest, timer: Timer) -> DeferredExecution:
+    """``request`` parked on ``timer``: what the scheduler stores and hands back when due."""
+    return DeferredExecution(request=request.model_copy(update={"resumption": timer.resumption()}))
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionProgress:
     """Where a recorded execution stands when its request arrives (again).
 
-    ``error`` is set once it failed; ``dead_lettered`` once its dead letter was acknowledged.
+    - ``claimed``: this run holds the execution's lease and may perform its steps; otherwise
+      another run holds it until ``lease_until`` (or the execution needs no run).
+    - ``fresh``: recorded just now, by this run (a run dropped by a rate limit known to be
+      full is recorded throttled at once).
+    - ``done_steps``: steps finished for good (succeeded, skipped, or failed under ``onError:
+      continue``); ``failed_steps`` among them the failed ones.
+    - ``step_attempts``: attempts already made at a step parked until its next attempt.
+    - ``admitted``: counted against the workflow's rate limit (or the workflow has none).
+    - ``timer``: what a ``waiting`` execution waits on.
+    - ``error`` is set once it failed; ``dead_lettered`` once its dead letter was acknowledged;
+      ``notified`` once ``notifyOnFailure`` was told.
     """
 
     status: ExecutionStatus
+    claimed: bool = False
+    fresh: bool = False
+    lease_until: datetime | None = None
     done_steps: frozenset[int] = frozenset()
+    failed_steps: frozenset[int] = frozenset()
+    step_attempts: Mapping[int, int] = field(default_factory=dict)
+    admitted: bool = True
+    timer: Timer | None = None
     error: Mapping[str, Any] | None = None
     dead_lettered: bool = False
+    notified: bool = False
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def waits_on(self, resumption: Resumption | None) -> bool:
+        """Whether this is a waiting execution and ``resumption`` is its timer coming due."""
+        return (
+            self.status == "waiting"
+            and self.timer is not None
+            and resumption is not None
+            and resumption.timer_id == self.timer.timer_id
+        )
 
 
 def resume_point(done_steps: Collection[int], action_count: int) -> int:
-    """The index of the first step not yet done (succeeded or skipped); ``action_count`` when
-    every step is done."""
+    """The index of the first step not yet done; ``action_count`` when every step is done."""
     return next((i for i in range(action_count) if i not in done_steps), action_count)
+
+
+def finished_status(failed_steps: Collection[int]) -> ExecutionStatus:
+    """How an execution that went through all its steps ended."""
+    return "succeeded_with_errors" if failed_steps else "succeeded"
+
+
+def continued_error(failed_steps: Collection[int]) -> dict[str, Any]:
+    """The error of an execution that went past failed steps (``onError: continue``)."""
+    steps = sorted(failed_steps)
+    return {
+        "code": "steps_failed",
+        "message": f"{len(steps)} step(s) failed and the execution went on (onError: continue)",
+        "failedSteps": steps,
+    }
+
+
+def destination_of(action: Action) -> str | None:
+    """Which destination an action calls, the key a rate-limit answer pauses for the whole
+    tenant: the provider (``slack``, ``salesforce``, ``hubspot``, ``smtp``, ``teams``), or
+    ``http:<host>`` for an action with its own URL; None for actions that stay in the product.
+    Performers report the same key in ``StepOutcome.destination``.
+    """
+    url = getattr(action, "url", None)
+    if url is not None:
+        return f"http:{urlsplit(str(url)).hostname or ''}"
+    return _PROVIDERS.get(action.type)
+
+
+def queue_slot(in_window: int, limit: int, ahead: int) -> tuple[int, int]:
+    """When a throttled run fits in its workflow's rolling-hour window.
+
+    ``in_window`` runs were admitted in the last hour, ``limit`` fit in one, and ``ahead`` queued
+    runs go first. Returns ``(k, hours)``: the run fits once the ``k``-th oldest admission in
+    the window is ``hours`` hours old (each earlier run of the queue takes the room the one
+    before it frees, an hour on from it); ``k == 0``: nothing in the window stands in the way,
+    and the run fits ``hours - 1`` hours from now.
+    """
+    index = in_window - limit + 1 + ahead
+    hours = 1
+    if index > in_window:
+        rounds = -(-(index - in_window) // limit)
+        index -= rounds * limit
+        hours += rounds
+    return max(index, 0), hours
+
+
+def queue_due_at(now: datetime, kth_admission: datetime | None, hours: int) -> datetime:
+    """When a queued run looks again: when its room in the window opens, never sooner than
+    ``REQUEUE_AT_LEAST`` from now (see ``queue_slot`` for the arguments)."""
+    if kth_admission is None:
+        due = now + RATE_LIMIT_WINDOW * (hours - 1)
+    else:
+        due = kth_admission + RATE_LIMIT_WINDOW * hours
+    return max(due, now + REQUEUE_AT_LEAST)
+
+
+def admissions_over_limit(admitted: Collection[datetime], limit: int) -> int:
+    """How many of ``admitted`` broke the rate limit: admissions that found ``limit`` others
+    already admitted in the rolling hour before them. 0 when the limit held in every window."""
+    ordered = sorted(admitted)
+    over = 0
+    start = 0
+    for end, moment in enumerate(ordered):
+        while ordered[start] <= moment - RATE_LIMIT_WINDOW:
+            start += 1
+        over += end - start >= limit
+    return over
 
 
 def execution_error(record: StepRecord) -> dict[str, Any]:

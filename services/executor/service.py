@@ -9,20 +9,31 @@ from services.executor.adapters.actions import action_registry
 from services.executor.adapters.call_api import ApiCaller
 from services.executor.adapters.email import EmailSender, PublishedEmailTemplates
 from services.executor.adapters.hubspot import HubSpotClient
-from services.executor.adapters.kafka import KafkaDeadLetters, execution_record_handler
+from services.executor.adapters.kafka import (
+    KafkaDeadLetters,
+    KafkaDeferrals,
+    execution_record_handler,
+    exit_record_handler,
+)
+from services.executor.adapters.notify import LoggingFailureNotifier
 from services.executor.adapters.outbound import OutboundHttp
-from services.executor.adapters.postgres import PostgresExecutionStore, migrate
+from services.executor.adapters.postgres import (
+    LeaseRenewal,
+    PostgresDestinationPauses,
+    PostgresExecutionStore,
+    migrate,
+)
 from services.executor.adapters.records import RECORD_ACTION_TYPES, ProductRecords
 from services.executor.adapters.salesforce import SalesforceClient
 from services.executor.adapters.slack import SlackPoster
 from services.executor.adapters.teams import TeamsPoster
 from services.executor.adapters.trigger_workflow import WorkflowTrigger
 from services.executor.adapters.webhook import WebhookSender
-from services.executor.handlers import ActionRegistry, PerformAction
+from services.executor.handlers import ActionRegistry, Engine, FailureNotifier, PerformAction
 from services.executor.settings import ExecutorSettings
 from shared.clients import open_clients
 from shared.contracts import Topics
-from shared.kafka import ConsumerLoop, make_consumer
+from shared.kafka import ConcurrentConsumerLoop, ConsumerLoop, make_consumer
 from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 
@@ -30,21 +41,32 @@ log = logging.getLogger(__name__)
 
 
 class ExecutorService(Service):
-    """Consumes ``executions.requested`` and performs each execution's actions.
+    """Consumes ``executions.requested`` and performs each execution's actions; reads
+    ``events.normalized`` (a group of its own) to end waiting executions by their exit
+    conditions.
 
-    On stop, intake stops and the batch in flight gets ``shutdown_grace_seconds`` to finish and
-    be committed; past that it is abandoned uncommitted, to be redelivered and resumed from its
+    Requests run concurrently, also within a partition, each committed once it and every
+    request before it on its partition is finished. On stop, intake stops and the requests in
+    flight get ``shutdown_grace_seconds`` to finish and be committed; past that they are
+    abandoned uncommitted (their leases released), to be redelivered and resumed from their
     last recorded step. Only then are the HTTP session, producer and pool closed.
+
+    ``notifyOnFailure`` is told by ``notifier`` when one is given (tests), otherwise by e-mail
+    through the SMTP server when one is configured, otherwise in a log line.
     """
 
     name = "executor"
 
-    def __init__(self, settings: ExecutorSettings) -> None:
+    def __init__(self, settings: ExecutorSettings, notifier: FailureNotifier | None = None) -> None:
         super().__init__(host=settings.host, port=settings.port)
         self.settings = settings
         self.topics = Topics(settings.kafka.topic_prefix)
         self.dead_letters = KafkaDeadLetters(self.topics)
+        self.deferrals = KafkaDeferrals(self.topics)
+        self._notifier = notifier
+        self.requests: ConcurrentConsumerLoop | None = None
         self._store: PostgresExecutionStore | None = None
+        self._pauses: PostgresDestinationPauses | None = None
         self._actions: ActionRegistry | None = None
         self._email: EmailSender | None = None
 
@@ -55,23 +77,34 @@ class ExecutorService(Service):
             raise RuntimeError("the executor has not connected yet")
         return self._actions
 
+    @property
+    def notifier(self) -> FailureNotifier:
+        """Who tells ``notifyOnFailure`` (once connected)."""
+        if self._notifier is not None:
+            return self._notifier
+        if self._email is None:
+            raise RuntimeError("the executor has not connected yet")
+        return self._email if self.settings.smtp.configured else LoggingFailureNotifier()
+
     async def connect(self, stack: AsyncExitStack) -> None:
         settings = self.settings
+        topics = self.topics
         clients = await open_clients(
             stack,
             settings,
             name=self.name,
             topics=[
-                self.topics.executions_requested,
-                self.topics.executions_deadletter,
-                self.topics.events_normalized,
+                topics.executions_requested,
+                topics.executions_deferred,
+                topics.executions_deadletter,
+                topics.events_normalized,
             ],
             migrate=migrate,
         )
         http = OutboundHttp(settings.webhook)
         await http.start()
         stack.push_async_callback(http.close)
-        trigger = WorkflowTrigger(self.topics, max_depth=settings.max_chain_depth)
+        trigger = WorkflowTrigger(topics, max_depth=settings.max_chain_depth)
         trigger.producer = clients.producer
         email = EmailSender(settings.smtp, PublishedEmailTemplates(clients.pool))
         records = ProductRecords(clients.pool)
@@ -91,43 +124,65 @@ class ExecutorService(Service):
             **dict.fromkeys(RECORD_ACTION_TYPES, records.perform),
         }
         self.dead_letters.producer = clients.producer
+        self.deferrals.producer = clients.producer
         self._store = PostgresExecutionStore(clients.pool)
+        self._pauses = PostgresDestinationPauses(
+            clients.pool, cache_seconds=settings.pause_cache_seconds
+        )
         self._actions = action_registry(performers)
         self._email = email
         self.readiness_checks = clients.readiness_checks
+        renewal = LeaseRenewal(
+            clients.pool, self._store.leases, lease_seconds=settings.lease_seconds
+        )
+        self.run_in_background(renewal, stack)
 
     async def begin(self, stack: AsyncExitStack) -> None:
-        if self._store is None or self._actions is None:
+        if self._store is None or self._pauses is None or self._actions is None:
             raise RuntimeError("begin() before connect()")
-        if self.settings.webhook.uses_dev_secret:
+        settings = self.settings
+        if settings.webhook.uses_dev_secret:
             log.warning(
                 "webhooks are signed with the public development secret; set WEBHOOK_SIGNING_SECRET"
             )
-        consumer = make_consumer(
-            self.settings.kafka,
-            self.topics.executions_requested,
-            group_id=self.settings.consumer_group,
-            client_id=self.name,
-            max_poll_records=self.settings.max_poll_records,
-        )
-        handle = execution_record_handler(
+        engine = Engine(
             store=self._store,
             actions=self._actions,
             dead_letters=self.dead_letters,
-            retry=self.settings.retry_policy,
-            notifier=self._email,
+            deferrals=self.deferrals,
+            pauses=self._pauses,
+            notifier=self.notifier,
+            retry=settings.retry_policy,
+            owner=settings.lease_owner,
+            lease_seconds=settings.lease_seconds,
         )
-        loop = ConsumerLoop(
-            consumer,
-            handle,
+        exits = ConsumerLoop(
+            make_consumer(
+                settings.kafka,
+                self.topics.events_normalized,
+                group_id=settings.exit_consumer_group,
+                client_id=f"{self.name}-exits",
+            ),
+            exit_record_handler(self._store),
+            name="events.normalized (exit conditions)",
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        await exits.start()
+        self.run_in_background(exits, stack)
+        self.requests = ConcurrentConsumerLoop(
+            make_consumer(
+                settings.kafka,
+                group_id=settings.consumer_group,
+                client_id=self.name,
+                max_poll_records=settings.max_poll_records,
+            ),
+            [self.topics.executions_requested],
+            execution_record_handler(engine),
             name="executions.requested",
-            grace_seconds=self.settings.shutdown_grace_seconds,
+            grace_seconds=settings.shutdown_grace_seconds,
+            max_in_flight=settings.max_in_flight,
+            max_in_flight_per_partition=settings.max_in_flight_per_partition,
         )
-        await loop.start()
-        self.run_in_background(loop, stack)
-        await export_lag(
-            self,
-            stack,
-            self.settings.kafka,
-            {self.settings.consumer_group: [self.topics.executions_requested]},
-        )
+        await self.requests.start()
+        self.run_in_background(self.requests, stack)
+        await export_lag(self, stack, settings.kafka, settings.consumer_groups(self.topics))

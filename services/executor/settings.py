@@ -1,17 +1,9 @@
 """The executor's own settings (prefix ``EXECUTOR_``), outbound HTTP (``WEBHOOK_``) and each
 provider's endpoint and credentials under SPEC §6's unprefixed names.
 
-Variables and defaults:
+Every variable, its default and its meaning is in ``docs/configuration.md`` (generated from the
+field descriptions here). The webhook settings:
 
-- ``EXECUTOR_PORT`` (8083), ``EXECUTOR_CONSUMER_GROUP`` (``executor``),
-  ``EXECUTOR_MAX_POLL_RECORDS`` (20): records fetched per partition per batch; a smaller batch
-  finishes sooner at shutdown.
-- ``EXECUTOR_ACTION_ATTEMPTS`` (5), ``EXECUTOR_ACTION_RETRY_TIMEOUT_SECONDS`` (60),
-  ``EXECUTOR_ACTION_RETRY_WAIT_INITIAL_SECONDS`` (0.5), ``EXECUTOR_ACTION_RETRY_WAIT_MAX_SECONDS``
-  (10): how an action whose failure is transient is retried: exponential backoff from the
-  initial wait up to the maximum, plus a random jitter of up to the initial wait (or the
-  receiver's ``Retry-After``, capped at the maximum), bounded by both the number of attempts and
-  the total time.
 - ``WEBHOOK_SIGNING_SECRET``: the Standard Webhooks secret (``whsec_`` + base64) that signs every
   outbound webhook. The default, ``DEV_WEBHOOK_SIGNING_SECRET``, is public and only for local
   development; the service logs a warning while it is in use.
@@ -28,11 +20,15 @@ Variables and defaults:
 
 from __future__ import annotations
 
+import os
+import socket
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from standardwebhooks import Webhook
 
 from services.executor.domain import RetryPolicy
+from shared.contracts import Topics
 from shared.settings import ServiceSettings
 
 DEV_WEBHOOK_SIGNING_SECRET = "whsec_ZGV2LW9ubHktZXhlY3V0b3Itd2ViaG9vay1zZWNyZXQ="  # noqa: S105 - public dev default, see above
@@ -172,12 +168,59 @@ class ExecutorSettings(ServiceSettings):
     )
 
     port: int = Field(default=8083, ge=0, le=65535)
-    consumer_group: str = "executor"
-    max_poll_records: int = Field(default=20, ge=1)
-    action_attempts: int = Field(default=5, ge=1)
-    action_retry_timeout_seconds: float = Field(default=60.0, gt=0)
-    action_retry_wait_initial_seconds: float = Field(default=0.5, ge=0)
-    action_retry_wait_max_seconds: float = Field(default=10.0, ge=0)
+    consumer_group: str = Field(
+        default="executor", description="consumer group reading executions.requested"
+    )
+    exit_consumer_group: str = Field(
+        default="executor-exits",
+        description="consumer group reading events.normalized for exit conditions",
+    )
+    max_poll_records: int = Field(
+        default=20, ge=1, description="records fetched per partition at once"
+    )
+    max_in_flight: int = Field(
+        default=200, ge=1, description="execution requests handled at once, over all partitions"
+    )
+    max_in_flight_per_partition: int = Field(
+        default=100,
+        ge=1,
+        description="execution requests handled at once per partition (a slow or throttled "
+        "workflow never holds up the rest of its partition)",
+    )
+    replica_id: str = Field(
+        default="",
+        max_length=100,
+        description="who holds a lease, in executions.claimed_by (empty: host name and pid)",
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="lease on an execution while a run performs its steps, renewed every third "
+        "of it; another executor takes over a run that died once it expired",
+    )
+    inline_wait_max_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="longest wait (retry backoff, paused destination, another executor's lease) "
+        "slept where the execution runs; longer ones park it in a durable timer",
+    )
+    action_retry_wait_initial_seconds: float = Field(
+        default=0.5, ge=0, description="first backoff before a retry; doubles, plus jitter"
+    )
+    action_retry_wait_max_seconds: float = Field(
+        default=300.0, ge=0, description="longest backoff between two attempts of a step"
+    )
+    max_retry_after_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="longest Retry-After honoured (and destination pause); longer ones are cut",
+    )
+    pause_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="how long a destination pause read from PostgreSQL is trusted before it is "
+        "read again (pauses set by other replicas are seen within it)",
+    )
     max_chain_depth: int = Field(
         default=16,
         ge=1,
@@ -191,11 +234,22 @@ class ExecutorSettings(ServiceSettings):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
 
+    def consumer_groups(self, topics: Topics) -> dict[str, list[str]]:
+        """The executor's consumer groups and the topic each reads."""
+        return {
+            self.consumer_group: [topics.executions_requested],
+            self.exit_consumer_group: [topics.events_normalized],
+        }
+
+    @property
+    def lease_owner(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
-            attempts=self.action_attempts,
-            timeout_seconds=self.action_retry_timeout_seconds,
             wait_initial_seconds=self.action_retry_wait_initial_seconds,
             wait_max_seconds=self.action_retry_wait_max_seconds,
+            inline_max_seconds=self.inline_wait_max_seconds,
+            max_retry_after_seconds=self.max_retry_after_seconds,
         )

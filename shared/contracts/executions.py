@@ -7,9 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.contracts.envelope import CloudEvent
+from shared.contracts.envelope import TENANT_ID_PATTERN, CloudEvent
+from shared.contracts.storable import text_problem
 from shared.contracts.workflows import WorkflowDefinition
 
 _EXECUTION_NAMESPACE = uuid.UUID("6f1f7d0e-7c4b-4d55-9a57-0b3c8f1d2e41")
@@ -52,9 +53,9 @@ class ExecutionRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    execution_id: str
-    tenant_id: str
-    workflow_id: str
+    execution_id: str = Field(min_length=1, max_length=256)
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    workflow_id: str = Field(min_length=1, max_length=256)
     workflow_version: int = Field(ge=1)
     workflow: WorkflowDefinition
     event: CloudEvent
@@ -62,6 +63,14 @@ class ExecutionRequest(BaseModel):
     resumption: Resumption | None = Field(
         default=None, description="set when a durable timer hands a parked execution back"
     )
+
+    @field_validator("execution_id", "workflow_id")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class DeferredExecution(BaseModel):

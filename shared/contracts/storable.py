@@ -11,6 +11,8 @@ every restart.
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 from shared.contracts.errors import MAX_DETAILS
 
@@ -57,3 +59,36 @@ def storage_problems(
             else:
                 pending.extend((f"{at}[{i}]", item, depth + 1) for i, item in enumerate(value))
     return problems[:limit]
+
+
+REPLACEMENT = "\ufffd"
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL characters and lone surrogates replaced by U+FFFD."""
+    if text_problem(text) is None:
+        return text
+    return _UNSTORABLE_CHARACTERS.sub(REPLACEMENT, text)
+
+
+def storable_copy(value: object, *, max_depth: int = 32) -> Any:
+    """A copy of ``value`` that PostgreSQL ``jsonb`` can store, for what the system writes itself
+    (step logs, error messages with a receiver's answer in them), where refusing is no option:
+    texts made storable (``storable_text``), non-finite numbers as null, keys as text, anything
+    that is not JSON as its ``str``, and what nests deeper than ``max_depth`` as its ``str``
+    (cut to 1,000 characters).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict | list | tuple) and max_depth > 0:
+        if isinstance(value, dict):
+            return {
+                storable_text(str(key)): storable_copy(item, max_depth=max_depth - 1)
+                for key, item in value.items()
+            }
+        return [storable_copy(item, max_depth=max_depth - 1) for item in value]
+    text = value if isinstance(value, str) else str(value)[:1000]
+    return storable_text(text)

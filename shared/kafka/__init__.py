@@ -18,13 +18,43 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
+from shared.kafka.concurrent import (
+    ConcurrentConsumerLoop,
+    PartitionProgress,
+    RecordWork,
+    commit_quietly,
+)
 from shared.lifecycle import BackgroundLoop
 from shared.settings import KafkaSettings
+
+__all__ = [
+    "ConcurrentConsumerLoop",
+    "ConsumerLoop",
+    "Outgoing",
+    "PartitionProgress",
+    "RecordHandler",
+    "RecordWork",
+    "decode",
+    "encode",
+    "ensure_topics",
+    "kafka_reachable",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "partitions_of",
+    "publish_all",
+    "security_options",
+    "send_all",
+    "tenant_partition",
+    "tenant_partitioner",
+    "tls_context",
+    "topic_is_empty",
+]
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +271,9 @@ RecordHandler = Callable[[TopicPartition, list[ConsumerRecord[bytes, bytes]]], A
 class ConsumerLoop(BackgroundLoop):
     """Fetch, hand each partition's records to ``handle`` (partitions concurrently), commit.
 
+    A partition's records are handled one batch at a time, so one slow record holds up those
+    behind it; ``ConcurrentConsumerLoop`` runs records concurrently within a partition instead.
+
     Offsets are committed only after ``handle`` returned for every partition in the batch, so a
     crash redelivers what was not finished (at-least-once). ``handle`` owns poison messages: it
     dead-letters what it cannot process; if it raises, the loop stops and the service fails.
@@ -272,13 +305,7 @@ class ConsumerLoop(BackgroundLoop):
         await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as error:
-            # A rebalance took the partitions away; their new owner redelivers (at-least-once).
-            log.warning(
-                "commit skipped after rebalance", extra={"loop": self.name, "error": repr(error)}
-            )
+        await commit_quietly(self._consumer, offsets, loop=self.name)
 
     async def close(self) -> None:
         await self._consumer.stop()

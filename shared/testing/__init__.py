@@ -12,12 +12,17 @@ from shared.testing.infra import (
     port_is_open,
     wait_for_port,
 )
+from shared.testing.requests import produce_requests, webhook_requests
+from shared.testing.timers import TimerRelay
 
 __all__ = [
     "EmbeddedBroker",
     "EmbeddedPostgres",
     "InfrastructureError",
+    "TimerRelay",
     "free_port",
     "port_is_open",
+    "produce_requests",
     "wait_for_port",
+    "webhook_requests",
 ]

@@ -165,6 +165,8 @@ class WorkflowDefinition(BaseModel):
 
     Server fields (id, tenant, version, timestamps, author) live beside it, not in it.
     ``conditions`` decide whether an event runs the workflow at all; each action may add its own.
+    ``exitConditions`` (seed 001, same shapes and checks as ``conditions``) end a waiting
+    execution when a later event about the same subject meets them.
     """
 
     model_config = _CAMEL_CASE
@@ -174,6 +176,12 @@ class WorkflowDefinition(BaseModel):
     trigger: TriggerType
     schedule: Schedule | None = None
     conditions: ConditionGroup | None = None
+    exit_conditions: ConditionGroup | None = Field(
+        default=None,
+        alias="exitConditions",
+        description="seed 001: an event of the same subject meeting them, while an execution "
+        "waits (a delay or a queued run), ends that execution as exited",
+    )
     actions: list[Action] = Field(min_length=1, max_length=MAX_ACTIONS)
     settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling, alias="errorHandling")
@@ -228,6 +236,7 @@ class WorkflowUpdate(BaseModel):
     trigger: TriggerType | None = None
     schedule: Schedule | None = None
     conditions: ConditionGroup | None = None
+    exit_conditions: ConditionGroup | None = Field(default=None, alias="exitConditions")
     actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)] | None = None
     settings: WorkflowSettings | None = None
     error_handling: ErrorHandling | None = Field(default=None, alias="errorHandling")

@@ -92,13 +92,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture(scope="module")
 async def running(stack: Stack) -> Stack:
-    stack.env.update(
-        {
-            "KAFKA_LAG_INTERVAL_SECONDS": "0.5",
-            # One attempt: a failing destination dead-letters the execution at once.
-            "EXECUTOR_ACTION_ATTEMPTS": "1",
-        }
-    )
+    # The workflows here set no retryCount: one attempt, so a failing destination dead-letters
+    # the execution at once.
+    stack.env.update({"KAFKA_LAG_INTERVAL_SECONDS": "0.5"})
     for service in PORT_VARIABLES:
         stack.start(service)
     await stack.wait_ready(within=90)

@@ -6,8 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-EXECUTION_STATUSES = ("running", "succeeded", "failed")
-"""The statuses the executor's ``executions`` table allows (its CHECK constraint)."""
+EXECUTION_STATUSES = (
+    "running",
+    "waiting",
+    "succeeded",
+    "succeeded_with_errors",
+    "failed",
+    "throttled",
+    "exited",
+)
+"""The statuses of SPEC §5, which the executor's ``executions`` table allows (its CHECK
+constraint)."""
 
 
 def _iso(moment: datetime | None) -> str | None:

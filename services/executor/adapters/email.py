@@ -29,6 +29,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from services.executor.domain import StepOutcome, not_configured
+from services.executor.handlers import FailureNotifier
 from services.executor.settings import SmtpSettings
 from shared.contracts import ExecutionRequest
 from shared.postgres import Pool, Queries
@@ -158,7 +159,7 @@ def smtp_failure(error: Exception, summary: Mapping[str, Any]) -> StepOutcome:
     )
 
 
-class EmailSender:
+class EmailSender(FailureNotifier):
     """Sends ``email`` actions and failure notices through the configured SMTP server."""
 
     def __init__(self, settings: SmtpSettings, templates: EmailTemplates) -> None:
@@ -242,12 +243,14 @@ class EmailSender:
         )
 
     async def notify_failure(self, request: ExecutionRequest, error: Mapping[str, Any]) -> None:
-        """E-mail ``notifyOnFailure`` that ``request``'s execution failed with ``error``.
+        """E-mail ``notifyOnFailure`` that ``request``'s execution failed with ``error`` (or went
+        past failed steps: ``succeeded_with_errors``).
 
-        Best effort, and never raises: a notice that cannot be sent is logged and counted
-        (``executor_failure_notices_total``); the failed execution stays recorded and
-        dead-lettered either way. Its Message-ID is derived from the execution, so a repeated
-        notice is recognisable as the same one.
+        Every notice is counted (``executor_failure_notices_total{outcome}``). One the SMTP
+        server did not take raises its error, so the engine does not record the execution as
+        notified (a redelivery tries again); the execution stays recorded and dead-lettered
+        either way. Its Message-ID is derived from the execution, so a repeated notice is
+        recognisable as the same one.
         """
         now = datetime.now(UTC)
         addresses = [
@@ -275,14 +278,9 @@ class EmailSender:
         )
         try:
             await self._send(message)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as failure:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
             FAILURE_NOTICES.labels("failed").inc()
-            log.warning(
-                "failure notice not sent: %s",
-                failure,
-                extra={"execution_id": request.execution_id},
-            )
-            return
+            raise
         FAILURE_NOTICES.labels("sent").inc()
 
     async def _send(self, message: EmailMessage) -> dict[str, str]:
@@ -304,11 +302,17 @@ class EmailSender:
 
 
 def failure_notice(request: ExecutionRequest, error: Mapping[str, Any]) -> tuple[str, str]:
-    """The subject and text of a ``notifyOnFailure`` e-mail."""
+    """The subject and text of a ``notifyOnFailure`` e-mail: the execution failed, or it went
+    past failed steps (``onError: continue``; ``error`` lists ``failedSteps``)."""
     workflow = request.workflow
     step = error.get("step")
+    failed_steps = error.get("failedSteps")
+    went_on = isinstance(failed_steps, list)
+    failed_list: list[Any] = failed_steps if isinstance(failed_steps, list) else []
     lines = [
-        f"The workflow {workflow.name!r} failed.",
+        f"The workflow {workflow.name!r} finished with errors."
+        if went_on
+        else f"The workflow {workflow.name!r} failed.",
         "",
         f"Workflow: {request.workflow_id} (version {request.workflow_version})",
         f"Execution: {request.execution_id}",
@@ -316,9 +320,12 @@ def failure_notice(request: ExecutionRequest, error: Mapping[str, Any]) -> tuple
     ]
     if step is not None:
         lines.append(f"Failed step: {step} ({error.get('actionType', 'action')})")
+    if went_on:
+        lines.append("Failed steps: " + ", ".join(str(index) for index in failed_list))
     lines.append(f"Error: {error.get('code', 'error')}: {error.get('message', '')}")
     lines += [
         "",
         "The execution's history shows every step: GET /api/executions/" + request.execution_id,
     ]
-    return f"Workflow failed: {workflow.name}", "\n".join(lines)
+    subject = "Workflow finished with errors" if went_on else "Workflow failed"
+    return f"{subject}: {workflow.name}", "\n".join(lines)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefin
 from shared.contracts.executions import execution_id_for
 from shared.postgres import Pool, apply_migrations
 from shared.settings import KafkaSettings, PostgresSettings
+from shared.testing import TimerRelay
 from shared.testing.providers import ProviderFakes
 from shared.testing.smtp import SmtpSink
 
@@ -44,6 +46,7 @@ class Delivery:
     method: str
     headers: dict[str, str]
     body: str
+    at: datetime
 
 
 class Receiver:
@@ -55,7 +58,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
-        self._script: dict[str, list[int]] = defaultdict(list)
+        self._script: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
         self._held: dict[str, asyncio.Event] = {}
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -79,8 +82,8 @@ class Receiver:
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}/{path}"
 
-    def answer(self, path: str, *statuses: int) -> None:
-        self._script[path].extend(statuses)
+    def answer(self, path: str, *statuses: int, headers: dict[str, str] | None = None) -> None:
+        self._script[path].extend((status, headers or {}) for status in statuses)
 
     def hold(self, path: str) -> asyncio.Event:
         """Keep deliveries to ``path`` waiting for an answer until the returned event is set."""
@@ -98,13 +101,15 @@ class Receiver:
         path = request.match_info["path"]
         body = await request.text()
         async with self._arrived:
-            self.deliveries.append(Delivery(path, request.method, dict(request.headers), body))
+            self.deliveries.append(
+                Delivery(path, request.method, dict(request.headers), body, datetime.now(UTC))
+            )
             self._arrived.notify_all()
         if path in self._held:
             await self._held[path].wait()
         script = self._script[path]
-        status = script.pop(0) if script else 200
-        return web.json_response({"status": status}, status=status)
+        status, headers = script.pop(0) if script else (200, {})
+        return web.json_response({"status": status}, status=status, headers=headers)
 
 
 @pytest.fixture
@@ -117,6 +122,16 @@ async def receiver() -> AsyncIterator[Receiver]:
         await receiver.stop()
 
 
+@dataclass
+class RecordingNotifier:
+    """A ``FailureNotifier`` that keeps what it was asked to send."""
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    async def notify_failure(self, request: ExecutionRequest, error: Mapping[str, Any]) -> None:
+        self.sent.append((request.execution_id, dict(error)))
+
+
 StartExecutor = Callable[..., Awaitable[ExecutorService]]
 
 
@@ -127,25 +142,31 @@ async def start_executor(
     """Start an executor on this test's topics; ``allow_private_networks`` defaults to True."""
     started: list[ExecutorService] = []
 
-    async def start(*, allow_private_networks: bool = True, **overrides: Any) -> ExecutorService:
+    async def start(
+        *,
+        allow_private_networks: bool = True,
+        notifier: RecordingNotifier | None = None,
+        **overrides: Any,
+    ) -> ExecutorService:
         settings: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
             "kafka": kafka_settings,
             "postgres": postgres_settings,
             "consumer_group": f"executor-{topic_prefix}",
+            "exit_consumer_group": f"executor-exits-{topic_prefix}",
             "shutdown_grace_seconds": 10,
-            "action_attempts": 4,
-            "action_retry_timeout_seconds": 20,
             "action_retry_wait_initial_seconds": 0.01,
             "action_retry_wait_max_seconds": 0.05,
+            "inline_wait_max_seconds": 0.5,
+            "lease_seconds": 3,
             "webhook": WebhookSettings(
                 signing_secret=SecretStr(SIGNING_SECRET),
                 allow_private_networks=allow_private_networks,
                 timeout_seconds=20,
             ),
         }
-        service = ExecutorService(ExecutorSettings(**(settings | overrides)))
+        service = ExecutorService(ExecutorSettings(**(settings | overrides)), notifier=notifier)
         started.append(service)
         await service.start()
         return service
@@ -162,24 +183,44 @@ async def executor(start_executor: StartExecutor) -> ExecutorService:
     return await start_executor()
 
 
-def a_request(tenant_id: str, *urls: str, workflow_id: str | None = None) -> ExecutionRequest:
-    """A request to run a fresh workflow whose actions are webhooks to ``urls``."""
+@pytest.fixture
+async def timers(kafka_settings: KafkaSettings) -> AsyncIterator[TimerRelay]:
+    """The scheduler's durable timers, stood in for: parked executions come back when due."""
+    async with TimerRelay(kafka_settings) as relay:
+        yield relay
+
+
+def a_request(
+    tenant_id: str,
+    *urls: str,
+    workflow_id: str | None = None,
+    actions: list[dict[str, Any]] | None = None,
+    subject: str | None = None,
+    data: dict[str, Any] | None = None,
+    **definition: Any,
+) -> ExecutionRequest:
+    """A request to run a fresh workflow whose actions are webhooks to ``urls`` (or
+    ``actions``); ``definition`` adds to the workflow (``settings``, ``errorHandling``, ...)."""
     workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:8]}"
     event = CloudEvent(
         id=f"evt-{uuid.uuid4().hex[:8]}",
         source="native",
         type="private_offer.accepted",
         tenantid=tenant_id,
-        data={"customerName": "Globex", "value": 150000},
+        subject=subject,
+        data=data if data is not None else {"customerName": "Globex", "value": 150000},
     )
     workflow = WorkflowDefinition.model_validate(
         {
             "name": "Tell the partner",
             "trigger": "private_offer.accepted",
             "status": "active",
-            "actions": [
+            "actions": actions
+            if actions is not None
+            else [
                 {"type": "webhook", "url": url, "headers": {"X-Partner": "globex"}} for url in urls
             ],
+            **definition,
         }
     )
     return ExecutionRequest(
@@ -192,17 +233,28 @@ def a_request(tenant_id: str, *urls: str, workflow_id: str | None = None) -> Exe
     )
 
 
-async def produce(settings: KafkaSettings, *records: tuple[bytes, bytes | None]) -> None:
-    """Send (value, key) records to ``executions.requested``, in order, and wait for the acks."""
+async def produce(
+    settings: KafkaSettings, *records: tuple[bytes, bytes | None], topic: str | None = None
+) -> None:
+    """Send (value, key) records to ``executions.requested`` (or ``topic``), in order, and wait
+    for the acks."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     await producer.start()
     try:
         for value, key in records:
             await producer.send_and_wait(
-                Topics(settings.topic_prefix).executions_requested, value, key=key
+                topic or Topics(settings.topic_prefix).executions_requested, value, key=key
             )
     finally:
         await producer.stop()
+
+
+async def publish_event(settings: KafkaSettings, event: CloudEvent) -> None:
+    """An event on ``events.normalized``, keyed by its tenant."""
+    topic = Topics(settings.topic_prefix).events_normalized
+    await produce(
+        settings, (event.model_dump_json().encode(), event.tenantid.encode()), topic=topic
+    )
 
 
 async def committed_offsets(settings: KafkaSettings, group_id: str) -> int:
@@ -221,16 +273,26 @@ async def committed_offsets(settings: KafkaSettings, group_id: str) -> int:
     return sum(offset or 0 for offset in offsets)
 
 
+async def committed(settings: KafkaSettings, group_id: str, count: int) -> None:
+    """Wait until the group has committed ``count`` records of ``executions.requested``: every
+    one of them was handled."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while await committed_offsets(settings, group_id) < count:
+            await asyncio.sleep(0.1)
+
+
 def as_record(request: ExecutionRequest) -> tuple[bytes, bytes]:
     return request.model_dump_json().encode(), request.workflow_id.encode()
 
 
-async def finished_execution(pool: Pool, execution_id: str) -> asyncpg.Record:
-    """The execution's row once it is no longer running."""
+async def finished_execution(
+    pool: Pool, execution_id: str, *, unless: tuple[str, ...] = ("running", "waiting")
+) -> asyncpg.Record:
+    """The execution's row once its status is none of ``unless`` (by default: once it ended)."""
     async with asyncio.timeout(WAIT_SECONDS):
         while True:
             row = await pool.fetchrow("SELECT * FROM executions WHERE id = $1", execution_id)
-            if row is not None and row["status"] != "running":
+            if row is not None and row["status"] not in unless:
                 return row
             await asyncio.sleep(0.02)
 

@@ -50,6 +50,10 @@ EVERYTHING = {
         VALID[action_type] | {"conditions": {"rules": [{"field": "x", "operator": "is_empty"}]}}
         for action_type in sorted(VALID)
     ],
+    "exitConditions": {
+        "logic": "AND",
+        "rules": [{"field": "status", "operator": "equals", "value": "paid"}],
+    },
     "settings": {"maxExecutionsPerHour": 100, "throttleAction": "drop"},
     "errorHandling": {"onError": "retry", "retryCount": 2, "notifyOnFailure": ["a@x.com"]},
     "enrollment": "once",
@@ -101,6 +105,7 @@ def test_defaults() -> None:
     assert workflow.status == "draft"
     assert workflow.enrollment == "every_time"
     assert workflow.conditions is None
+    assert workflow.exit_conditions is None
     assert workflow.settings.max_executions_per_hour is None
     assert workflow.settings.throttle_action == "queue"
     assert (workflow.error_handling.on_error, workflow.error_handling.retry_count) == ("stop", 0)
@@ -148,6 +153,12 @@ def test_retry_retries_three_times_unless_told_otherwise() -> None:
         ({"description": "x" * 2001}, "$.description", "at most 2000"),
         ({"trigger": "offer.nope"}, "$.trigger", "'private_offer.created'"),
         ({"conditions": {"rules": []}}, "$.conditions", "at least one rule"),
+        ({"exitConditions": {"rules": []}}, "$.exitConditions", "at least one rule"),
+        (
+            {"exitConditions": {"rules": [{"field": "value", "operator": "nearly"}]}},
+            "$.exitConditions.rules[0].operator",
+            "'equals'",
+        ),
         ({"owner": "me"}, "$.owner", "Extra"),
     ],
 )
@@ -193,6 +204,34 @@ def test_active_is_a_synonym_of_status_in_definitions_and_updates(
         WorkflowUpdate.model_validate({"active": active, "status": contradiction})
     agreeing = "active" if active else "archived"
     assert WorkflowUpdate.model_validate({"active": active, "status": agreeing}).status == agreeing
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"conditions": [{"field": "status", "operator": "equals", "value": "paid"}], "logic": "OR"},
+        {"logic": "AND", "rules": [{"field": "status", "operator": "equals", "value": "paid"}]},
+    ],
+)
+def test_exit_conditions_take_both_seed_shapes_in_definitions_and_updates(
+    shape: dict[str, Any],
+) -> None:
+    workflow = WorkflowDefinition.model_validate(definition(exitConditions=shape))
+    assert workflow.exit_conditions is not None
+    assert workflow.model_dump(mode="json")["exitConditions"] is not None
+    assert WorkflowUpdate.model_validate({"exitConditions": shape}).exit_conditions is not None
+
+
+def test_exit_conditions_are_type_checked_where_the_trigger_knows_the_fields() -> None:
+    error = refusal(
+        definition(
+            trigger="private_offer.accepted",
+            exitConditions={
+                "rules": [{"field": "value", "operator": "greater_than", "value": "x"}]
+            },
+        )
+    )
+    assert "$.exitConditions.rules[0].value" in json_paths(error), json_paths(error)
 
 
 def test_an_update_checks_each_field_as_the_definition_does() -> None:
