@@ -10,7 +10,12 @@ from services.config_api.domain.audit import (
     workflow_state,
 )
 from services.config_api.domain.dry_run import DryRunRequest, dry_run, parse_dry_run
-from services.config_api.domain.executions import EXECUTION_STATUSES, ExecutionRecord, StepRecord
+from services.config_api.domain.executions import (
+    EXECUTION_STATUSES,
+    STEP_STATUSES,
+    ExecutionRecord,
+    StepRecord,
+)
 from services.config_api.domain.inputs import (
     Conflict,
     InvalidInput,
@@ -75,6 +80,7 @@ __all__ = [
     "PRODUCT_RESOURCES",
     "READ_ONLY_FIELDS",
     "RESOURCE_TYPES",
+    "STEP_STATUSES",
     "AuditChange",
     "AuditRecord",
     "ChainNode",

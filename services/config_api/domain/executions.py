@@ -17,6 +17,9 @@ EXECUTION_STATUSES = (
 )
 """The statuses of SPEC §5, which the executor's ``executions`` table allows (its CHECK
 constraint)."""
+STEP_STATUSES = ("succeeded", "failed", "skipped", "waiting")
+"""A step's statuses (``execution_steps``' CHECK constraint): ``skipped`` by its own "only if"
+conditions; ``waiting`` for a ``delay``'s time or its next attempt."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -55,7 +58,11 @@ class StepRecord:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
-    """One run of one workflow version for one event; ``steps`` only when asked for."""
+    """One run of one workflow version for one event; ``steps`` only when asked for.
+
+    ``exited_by_event``: the event that met the workflow's exit conditions (status ``exited``);
+    ``notified_at``: when ``notifyOnFailure`` was told (``failed``, ``succeeded_with_errors``).
+    """
 
     id: str
     workflow_id: str
@@ -67,6 +74,8 @@ class ExecutionRecord:
     created_at: datetime
     finished_at: datetime | None
     deadlettered_at: datetime | None
+    exited_by_event: str | None = None
+    notified_at: datetime | None = None
     steps: tuple[StepRecord, ...] | None = None
 
     def to_api(self) -> dict[str, Any]:
@@ -81,6 +90,8 @@ class ExecutionRecord:
             "createdAt": self.created_at.isoformat(),
             "finishedAt": _iso(self.finished_at),
             "deadletteredAt": _iso(self.deadlettered_at),
+            "exitedByEvent": self.exited_by_event,
+            "notifiedAt": _iso(self.notified_at),
         }
         if self.steps is not None:
             shown["steps"] = [step.to_api() for step in self.steps]

@@ -140,7 +140,7 @@ DELETE FROM email_templates WHERE tenant_id = $1 AND id = $2 RETURNING *;
 -- name: list_executions
 -- Newest first; ($4, $5), when not null, is where the previous page ended.
 SELECT id, workflow_id, workflow_version, trigger_type, event, status, error, created_at,
-       finished_at, deadlettered_at
+       finished_at, deadlettered_at, exited_by_event, notified_at
 FROM executor_published.executions
 WHERE tenant_id = $1 AND workflow_id = $2
   AND ($3::text IS NULL OR status = $3)
@@ -150,7 +150,7 @@ LIMIT $6;
 
 -- name: get_execution
 SELECT id, workflow_id, workflow_version, trigger_type, event, status, error, created_at,
-       finished_at, deadlettered_at
+       finished_at, deadlettered_at, exited_by_event, notified_at
 FROM executor_published.executions
 WHERE tenant_id = $1 AND id = $2;
 

@@ -1,4 +1,5 @@
-"""Execution history, read from the executor's tables (rows inserted here as the executor would)."""
+"""Execution history, read through the executor's published views (rows inserted here as the
+executor would)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 
+from services.config_api.adapters.http.openapi import openapi_document
 from services.config_api.service import ConfigApiService
 from shared.postgres import Pool, apply_migrations
 from tests.integration.config_api.support import Client, key_for
@@ -169,3 +172,49 @@ async def test_another_tenants_executions_are_not_found(
     await insert_execution(pool, tenant_id + "-other", workflow["id"], minutes=2)
     _, page = await mine.request("GET", f"/api/workflows/{workflow['id']}/executions")
     assert [e["id"] for e in page["items"]] == [execution_id]
+
+
+@pytest.mark.usefixtures("executor_tables")
+async def test_the_engines_statuses_and_columns_show_in_the_history(
+    api: ConfigApiService, pool: Pool, tenant_id: str
+) -> None:
+    """What the executor's migration 007 publishes: the event that ended an exited execution,
+    when notifyOnFailure was told, SPEC §5's statuses, waiting steps; as the OpenAPI says."""
+    client = Client(api, await key_for(pool, tenant_id))
+    workflow = await client.create()
+    exited = await insert_execution(pool, tenant_id, workflow["id"], minutes=1, steps=1)
+    went_on = await insert_execution(pool, tenant_id, workflow["id"], minutes=2)
+    plain = await insert_execution(pool, tenant_id, workflow["id"], minutes=3)
+    notified = T0 + timedelta(minutes=2, seconds=3)
+    await pool.execute(
+        "UPDATE executions SET status = 'exited', exited_by_event = 'evt-late' WHERE id = $1",
+        exited,
+    )
+    await pool.execute(
+        "UPDATE execution_steps SET status = 'waiting' WHERE execution_id = $1", exited
+    )
+    await pool.execute(
+        "UPDATE executions SET status = 'succeeded_with_errors', notified_at = $2,"
+        ' error = \'{"code": "steps_failed", "failedSteps": [0]}\' WHERE id = $1',
+        went_on,
+        notified,
+    )
+    path = f"/api/workflows/{workflow['id']}/executions"
+
+    status, page = await client.request("GET", path)
+    assert status == 200, page
+    shown = {e["id"]: e for e in page["items"]}
+    assert (shown[exited]["status"], shown[exited]["exitedByEvent"]) == ("exited", "evt-late")
+    assert shown[went_on]["status"] == "succeeded_with_errors"
+    assert datetime.fromisoformat(shown[went_on]["notifiedAt"]) == notified
+    assert (shown[plain]["exitedByEvent"], shown[plain]["notifiedAt"]) == (None, None)
+    for wanted, ids in (("exited", [exited]), ("succeeded_with_errors", [went_on])):
+        status, filtered = await client.request("GET", f"{path}?status={wanted}")
+        assert (status, [e["id"] for e in filtered["items"]]) == (200, ids)
+
+    status, execution = await client.request("GET", f"/api/executions/{exited}")
+    assert (status, execution["steps"][0]["status"]) == (200, "waiting")
+    document = openapi_document(page_size_max=200)
+    for name, shown_body in (("ExecutionPage", page), ("ExecutionWithSteps", execution)):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        jsonschema.validate(shown_body, schema, cls=jsonschema.Draft202012Validator)

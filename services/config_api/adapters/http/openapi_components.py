@@ -16,6 +16,7 @@ from services.config_api.domain import (
     PRODUCT_RESOURCES,
     READ_ONLY_FIELDS,
     RESOURCE_TYPES,
+    STEP_STATUSES,
     EmailTemplateInput,
     InboundSecretInput,
     ProductResource,
@@ -250,6 +251,16 @@ def api_schemas() -> dict[str, Schema]:
                 "createdAt": TIMESTAMP,
                 "finishedAt": NULLABLE_TIMESTAMP,
                 "deadletteredAt": NULLABLE_TIMESTAMP,
+                "exitedByEvent": {
+                    "type": ["string", "null"],
+                    "description": "status exited: the id of the event that met the workflow's "
+                    "exitConditions while the execution waited",
+                },
+                "notifiedAt": {
+                    **NULLABLE_TIMESTAMP,
+                    "description": "when notifyOnFailure was told (failed or "
+                    "succeeded_with_errors)",
+                },
             }
         ),
         "ExecutionPage": page("Execution"),
@@ -257,7 +268,7 @@ def api_schemas() -> dict[str, Schema]:
             {
                 "stepIndex": {"type": "integer", "minimum": 0},
                 "actionType": STRING,
-                "status": STRING,
+                "status": {"type": "string", "enum": list(STEP_STATUSES)},
                 "attempts": {"type": "integer", "minimum": 0},
                 "request": ANY_JSON,
                 "responseStatus": {"type": ["integer", "null"]},

@@ -20,6 +20,8 @@ def _execution(row: asyncpg.Record, steps: tuple[StepRecord, ...] | None) -> Exe
         created_at=row["created_at"],
         finished_at=row["finished_at"],
         deadlettered_at=row["deadlettered_at"],
+        exited_by_event=row["exited_by_event"],
+        notified_at=row["notified_at"],
         steps=steps,
     )
 
