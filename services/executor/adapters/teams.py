@@ -13,12 +13,12 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from services.executor.adapters.outbound import HttpAnswer, HttpCall, OutboundHttp, http_outcome
 from services.executor.domain import (
     StepOutcome,
     classify_response,
+    destination_of,
     loggable_origin,
     not_configured,
     response_excerpt,
@@ -94,7 +94,6 @@ class TeamsPoster:
             url = self._default_url.get_secret_value()
         else:
             return not_configured("the action has no 'url' and TEAMS_WEBHOOK_URL is not set")
-        parts = urlsplit(url)
         # A webhook URL's path is its credential: the log shows where it went, not the path.
         summary: dict[str, Any] = {
             "webhook": loggable_origin(url),
@@ -106,7 +105,8 @@ class TeamsPoster:
         call = HttpCall(
             method="POST",
             url=url,
-            destination=f"http:{parts.hostname or ''}",
+            # The action's own URL pauses its host; TEAMS_WEBHOOK_URL pauses "teams".
+            destination=destination_of(action) or "teams",
             summary=summary,
             headers={"Content-Type": "application/json"},
             body=json.dumps(teams_card(str(title) if title else None, text)).encode(),

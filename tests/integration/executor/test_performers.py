@@ -15,7 +15,7 @@ from services.executor.adapters.outbound import OutboundHttp
 from services.executor.adapters.salesforce import SalesforceClient
 from services.executor.adapters.slack import SlackPoster
 from services.executor.adapters.teams import TeamsPoster
-from services.executor.domain import StepOutcome
+from services.executor.domain import StepOutcome, destination_of
 from services.executor.settings import (
     HubSpotSettings,
     SalesforceSettings,
@@ -348,6 +348,14 @@ async def test_teams_posts_an_adaptive_card_and_reads_a_200_that_says_undelivere
     throttled = await teams.perform(request, 0, action)
     assert "returned HTTP error 429" in failed_with(throttled, "teams_error")
     assert throttled.transient
+    # The key a rate-limit answer pauses is the engine's: "teams" for TEAMS_WEBHOOK_URL, the
+    # host for an action's own URL.
+    assert throttled.destination == destination_of(action) == "teams"
+    own = one(tenant_id, {"type": "teams", "url": fakes.urls["TEAMS_WEBHOOK_URL"], "message": "hi"})
+    own_action = own.workflow.actions[0]
+    fakes.answer_next("teams", teams_undelivered(429))
+    limited = await teams.perform(own, 0, own_action)
+    assert limited.destination == destination_of(own_action) == "http:127.0.0.1"
 
     unset = await TeamsPoster(TeamsSettings(), http).perform(request, 0, action)
     failed_with(unset, "not_configured")
@@ -384,6 +392,7 @@ async def test_call_api_sends_the_rendered_request_and_keeps_the_answer_capped(
 
     assert "HTTP 500: busy" in failed_with(first, "api_rejected")
     assert first.transient
+    assert first.destination == destination_of(action) == "http:127.0.0.1"
     assert second.status == "succeeded", second
     assert second.result["status"] == 200
     assert second.result["body"] == "x" * 1024 + "…"
