@@ -201,23 +201,42 @@ DASHBOARDS = [
                 "Executor",
                 [
                     Panel(
-                        "Executions finished per second by status",
+                        "Executions per second by the status they reached",
                         [(rate("executor_executions_finished_total", "status"), "{{status}}")],
+                        unit="ops",
+                        description="waiting: parked in a durable timer (delay, queue, retry)",
+                    ),
+                    Panel(
+                        "Throttled, parked and exited runs per second",
+                        [
+                            (
+                                rate("executor_executions_throttled_total", "action"),
+                                "throttled ({{action}})",
+                            ),
+                            (
+                                rate("executor_executions_parked_total", "reason"),
+                                "parked ({{reason}})",
+                            ),
+                            (
+                                "sum(rate(executor_executions_exited_total[$__rate_interval]))",
+                                "exited",
+                            ),
+                        ],
                         unit="ops",
                     ),
                     Panel(
-                        "Throttled and exited runs per second",
+                        "Executions in flight, retries and destination pauses",
                         [
+                            ("sum(executor_executions_in_flight)", "in flight"),
                             (
-                                rate(
-                                    "executor_executions_finished_total",
-                                    "status",
-                                    'status=~"throttled|exited"',
-                                ),
-                                "{{status}}",
-                            )
+                                "sum(rate(executor_step_retries_total[$__rate_interval]))",
+                                "retries per second",
+                            ),
+                            (
+                                "sum(rate(executor_destination_pauses_total[$__rate_interval]))",
+                                "destination pauses per second",
+                            ),
                         ],
-                        unit="ops",
                     ),
                     Panel(
                         "Action errors per second by type",

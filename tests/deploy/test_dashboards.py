@@ -53,7 +53,8 @@ def test_the_dashboards_cover_what_operators_watch() -> None:
         "kafka_consumer_group_lag_seconds",
         "ingest_events_deadlettered_total",  # dead letters
         "executor_executions_deadlettered_total",
-        'status=~"throttled|exited"',  # throttled and exited runs
+        "executor_executions_throttled_total",  # throttled and exited runs (exits are counted
+        "executor_executions_exited_total",  # apart: another consumer ends those executions)
         "executor_action_duration_seconds_bucket",  # action latency and errors by type
         'outcome="failed"',
         "scheduler_cron_lateness_seconds_bucket",  # scheduler lateness

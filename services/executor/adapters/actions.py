@@ -14,7 +14,7 @@ from shared.contracts.workflows import Action
 
 ACTIONS_PERFORMED = Counter(
     "executor_actions_total",
-    "Actions performed, by action type and outcome (succeeded or failed).",
+    "Action attempts, by action type and outcome (succeeded or failed; the engine retries).",
     ["action_type", "outcome"],
 )
 ACTION_ERRORS = Counter(
@@ -24,7 +24,7 @@ ACTION_ERRORS = Counter(
 )
 ACTION_SECONDS = Histogram(
     "executor_action_duration_seconds",
-    "Time to perform one action, retries included, by action type.",
+    "Time of one attempt at an action, by action type (retries are attempts of their own).",
     ["action_type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
