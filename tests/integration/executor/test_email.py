@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from pydantic import SecretStr
 
 from services.executor.adapters.email import EmailSender, PublishedEmailTemplates
-from services.executor.domain import StepOutcome
+from services.executor.domain import StepOutcome, continued_error
 from services.executor.settings import SmtpSettings
 from shared.postgres import Pool
 from shared.testing.smtp import SmtpSink, self_signed_certificate
@@ -200,3 +201,25 @@ async def test_a_failure_notice_goes_to_notify_on_failure_once_per_call(
     assert request.execution_id in text
     assert "Failed step: 0 (slack)" in text
     assert "slack_error: Slack refused the message: channel_not_found" in text
+
+
+async def test_a_notice_the_server_does_not_take_raises_so_it_is_not_recorded_as_sent(
+    pool: Pool, smtp_sink: SmtpSink, tenant_id: str
+) -> None:
+    """The engine records ``notified_at`` only when ``notify_failure`` returns; a notice the
+    SMTP server refused must therefore raise (the next redelivery tries again)."""
+    request = request_for(
+        tenant_id,
+        [{"type": "slack", "channel": "#x", "message": "hi"}],
+        error_handling={"onError": "continue", "notifyOnFailure": ["admin@company.com"]},
+    )
+    smtp_sink.answer_data_next("451 4.3.0 Try again later")
+    sender = sender_for(pool, smtp_sink)
+    with pytest.raises(aiosmtplib.SMTPResponseException):
+        await sender.notify_failure(request, continued_error({0}))
+    assert smtp_sink.messages == []
+
+    await sender.notify_failure(request, continued_error({0}))
+    [notice] = smtp_sink.messages
+    assert notice.message["Subject"] == "Workflow finished with errors: Deal actions"
+    assert "Failed steps: 0" in notice.body("plain")

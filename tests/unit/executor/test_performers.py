@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from services.executor.adapters.email import compose, html_from_text, message_id, one_line
+from services.executor.adapters.email import (
+    compose,
+    failure_notice,
+    html_from_text,
+    message_id,
+    one_line,
+)
 from services.executor.adapters.hubspot import hubspot_outcome
 from services.executor.adapters.outbound import HttpAnswer, http_outcome
 from services.executor.adapters.salesforce import salesforce_outcome
@@ -17,6 +23,7 @@ from services.executor.adapters.slack import slack_outcome
 from services.executor.adapters.teams import teams_outcome
 from services.executor.domain import (
     chained_event,
+    continued_error,
     offer_terms,
     resolve_assignee,
     stable_id,
@@ -252,3 +259,17 @@ def test_email_pieces() -> None:
     assert message["Subject"] == "s Bcc: b@x.test"
     assert message["Bcc"] is None
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_failure_notice_says_whether_the_execution_failed_or_went_past_failed_steps() -> None:
+    request = a_request(None)
+    failed = {"code": "slack_error", "message": "channel_not_found", "step": 0}
+    subject, text = failure_notice(request, {**failed, "actionType": "slack"})
+    assert subject == "Workflow failed: w"
+    assert "Failed step: 0 (slack)" in text
+    assert "slack_error: channel_not_found" in text
+    # succeeded_with_errors: the engine's continued_error.
+    subject, text = failure_notice(request, continued_error({2, 0}))
+    assert subject == "Workflow finished with errors: w"
+    assert "The workflow 'w' finished with errors." in text
+    assert "Failed steps: 0, 2" in text
