@@ -1,9 +1,8 @@
-"""The faust stream over ``events.normalized`` and the publishing of execution requests."""
+"""The faust stream over ``events.normalized``; publishing execution requests and dead letters."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -26,7 +25,8 @@ from services.matcher.handlers import (
     request_executions,
 )
 from services.matcher.settings import MatcherSettings
-from shared.contracts import CloudEvent, ExecutionRequest, Topics
+from shared.contracts import CloudEvent, EventDeadLetter, ExecutionRequest, Topics
+from shared.contracts.errors import validation_details
 from shared.kafka import Outgoing, decode, send_all
 from shared.observability import instrumented
 
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 EVENTS_MATCHED = Counter(
     "matcher_events_matched_total", "Events that triggered at least one workflow.", ["type"]
 )
+EVENTS_UNMATCHED = Counter(
+    "matcher_events_unmatched_total", "Events that triggered no workflow.", ["type"]
+)
 EXECUTIONS_REQUESTED = Counter(
     "matcher_executions_requested_total",
     "Execution requests published to executions.requested, by trigger.",
@@ -42,6 +45,15 @@ EXECUTIONS_REQUESTED = Counter(
 )
 EVENTS_REJECTED = Counter(
     "matcher_events_rejected_total", "Records of events.normalized that are not an envelope."
+)
+EVENTS_DEADLETTERED = Counter(
+    "matcher_events_deadlettered_total",
+    "Records of events.normalized sent to events.deadletter, by error code.",
+    ["code"],
+)
+WORKFLOWS_UNREADABLE = Counter(
+    "matcher_workflows_unreadable_total",
+    "Matched workflows whose stored definition no longer validates (dropped from the index).",
 )
 MATCH_LATENCY = Histogram(
     "matcher_match_latency_seconds",
@@ -66,6 +78,39 @@ async def verify_copartitioned(producer: AIOKafkaProducer, topics: Topics) -> in
             "are on partition p of the other"
         )
     return events
+
+
+class KafkaDeadLetters:
+    """Publishes the records of ``events.normalized`` the matcher cannot take, with the reason."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def dead_letter(
+        self, record: faust.EventT[bytes], code: str, message: str, details: list[dict[str, str]]
+    ) -> Awaitable[object]:
+        """Hand the dead letter to the producer; return what completes once it is acknowledged."""
+        key = record.message.key
+        letter = EventDeadLetter(
+            received=(record.message.value or b"").decode("utf-8", errors="replace"),
+            tenant=key.decode("utf-8", errors="replace") if isinstance(key, bytes) else None,
+            error={"code": code, "message": message, "details": details},
+        )
+        EVENTS_DEADLETTERED.labels(code).inc()
+        log.error(
+            "event dead-lettered",
+            extra={
+                "partition": record.message.partition,
+                "offset": record.message.offset,
+                "code": code,
+                "error": message,
+            },
+        )
+        return await send_all(
+            self._producer,
+            [Outgoing.of(self._topic, letter, key if isinstance(key, bytes) else None)],
+        )
 
 
 class KafkaExecutionSink(ExecutionSink):
@@ -103,7 +148,14 @@ def _with_configured_fetch_wait(
     return create_worker_consumer
 
 
-def _configure_fetch_wait(app_id: str, wait_ms: int) -> None:
+def configure_fetch_wait(app_id: str, wait_ms: int) -> None:
+    """Give the faust app ``app_id``'s group consumer ``fetch_max_wait_ms=wait_ms``.
+
+    This reaches into faust (``AIOKafkaConsumerThread._create_worker_consumer``) and aiokafka
+    (``AIOKafkaConsumer._fetch_max_wait_ms``, read when the consumer starts), which offer no
+    setting for it: ``tests/integration/matcher/test_faust_internals.py`` fails when an upgrade
+    of either breaks it.
+    """
     _FETCH_MAX_WAIT_MS[app_id] = wait_ms
     create = AIOKafkaConsumerThread._create_worker_consumer
     if not getattr(create, "configured_fetch_wait", False):
@@ -115,13 +167,20 @@ def _configure_fetch_wait(app_id: str, wait_ms: int) -> None:
 class EventStream:
     """The faust app that turns each event of ``events.normalized`` into execution requests.
 
-    An event waits until its partition's workflows are read (``ChangelogReader``), then its
-    requests are handed to the producer. Events are acked, so that their offsets may be
-    committed, in the order they arrived and each only once the broker acknowledged its
-    requests (at-least-once); up to ``max_events_in_flight`` events wait for that at a time.
-    An event whose partition is revoked while it waits is never acked: the partition's next
-    owner reads it again. faust's assignment signals drive the reader. ``watch()`` raises if
-    the agent, a delivery or faust itself fails.
+    Events are taken in batches (whatever arrived while the previous batch was matched, at
+    most ``max_batch``). Before a batch is matched, the changelog reader reads each of its
+    partitions up to the end offset the broker reports *after* the batch was taken
+    (``ChangelogReader.caught_up``): every workflow saved before its events were accepted is
+    in the index (read your writes), at the cost of one round trip per batch.
+
+    A record that is not an envelope, or an event that cannot be processed, goes to
+    ``events.deadletter`` with the reason, and the partition flows on. Events are acked, so
+    that their offsets may be committed, in the order they arrived and each only once the
+    broker acknowledged its requests or its dead letter (at-least-once); up to
+    ``max_events_in_flight`` events wait for that at a time. An event whose partition is
+    revoked while it waits is never acked: the partition's next owner reads it again. faust's
+    assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
+    itself fails.
     """
 
     def __init__(
@@ -131,6 +190,7 @@ class EventStream:
         workflows: ChangelogReader,
         sink: ExecutionSink,
         enrollments: Enrollments,
+        dead_letters: KafkaDeadLetters,
         *,
         data_dir: Path,
     ) -> None:
@@ -139,9 +199,11 @@ class EventStream:
         self._workflows = workflows
         self._sink = sink
         self._enrollments = enrollments
+        self._dead_letters = dead_letters
         self._max_in_flight = settings.max_events_in_flight
+        self._max_batch = settings.max_batch
         self._failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        _configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
+        configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
         self.app = faust.App(
             settings.consumer_group,
             # faust lets environment variables (BROKER, TOPIC_PARTITIONS, …) override what it is
@@ -210,45 +272,68 @@ class EventStream:
     async def _match_events(self, stream: faust.StreamT[bytes]) -> None:
         # ``noack`` is missing from faust's StreamT; every agent stream is a Stream.
         events = cast("faust.Stream[bytes]", stream).noack()
+        taken: asyncio.Queue[faust.EventT[bytes]] = asyncio.Queue(maxsize=self._max_batch)
         in_flight: asyncio.Queue[_InFlight] = asyncio.Queue(maxsize=self._max_in_flight)
-        acking = asyncio.create_task(self._ack_in_order(events, in_flight))
+        workers = [
+            asyncio.create_task(self._match_batches(taken, in_flight)),
+            asyncio.create_task(self._ack_in_order(events, in_flight)),
+        ]
         try:
-            await self._match(events, in_flight)
+            async for record in events.events():
+                await taken.put(record)
         except Exception as error:
             self._fail(error)
         finally:
-            acking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acking
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
-    async def _match(
-        self, stream: faust.StreamT[bytes], in_flight: asyncio.Queue[_InFlight]
+    async def _match_batches(
+        self, taken: asyncio.Queue[faust.EventT[bytes]], in_flight: asyncio.Queue[_InFlight]
+    ) -> None:
+        try:
+            while True:
+                batch = [await taken.get()]
+                while len(batch) < self._max_batch and not taken.empty():
+                    batch.append(taken.get_nowait())
+                await self._match_batch(batch, in_flight)
+        except Exception as error:
+            self._fail(error)
+
+    async def _match_batch(
+        self, batch: list[faust.EventT[bytes]], in_flight: asyncio.Queue[_InFlight]
     ) -> None:
         handle = instrumented("matcher.request_executions")(request_executions)
-        async for record in stream.events():
-            message = record.message
+        indexes = await self._workflows.caught_up(record.message.partition for record in batch)
+        for record in batch:
+            workflows = indexes.get(record.message.partition)
+            if workflows is None:
+                continue  # revoked: the partition's next owner takes the event
             try:
                 event = decode(CloudEvent, record.value)
             except (ValidationError, ValueError) as error:
                 EVENTS_REJECTED.inc()
-                log.error(
-                    "event is not an envelope; skipped",
-                    extra={
-                        "partition": message.partition,
-                        "offset": message.offset,
-                        "error": str(error),
-                    },
-                )
-                await in_flight.put(_InFlight(record))
+                await in_flight.put(_InFlight(record, await self._rejected(record, error)))
                 continue
-            workflows = await self._workflows.workflows_for(message.partition)
-            if workflows is None:
-                continue
-            await in_flight.put(
-                _InFlight(
-                    record, event, await handle(workflows, self._sink, self._enrollments, event)
+            try:
+                requested = await handle(workflows, self._sink, self._enrollments, event)
+            except ValueError as error:  # data that made a request invalid; never a crash
+                delivered = await self._dead_letters.dead_letter(
+                    record, "unprocessable_event", str(error), _details(error)
                 )
-            )
+                await in_flight.put(_InFlight(record, delivered))
+                continue
+            if requested.unreadable:
+                WORKFLOWS_UNREADABLE.inc(requested.unreadable)
+            await in_flight.put(_InFlight(record, requested.delivered, event, requested))
+
+    async def _rejected(self, record: faust.EventT[bytes], error: ValueError) -> Awaitable[object]:
+        return await self._dead_letters.dead_letter(
+            record,
+            "invalid_envelope",
+            "the record on events.normalized is not an event envelope",
+            _details(error),
+        )
 
     async def _ack_in_order(
         self, stream: faust.StreamT[bytes], in_flight: asyncio.Queue[_InFlight]
@@ -258,11 +343,13 @@ class EventStream:
         try:
             while True:
                 pending = await in_flight.get()
+                await pending.delivered
                 if pending.event is not None and pending.requested is not None:
-                    await pending.requested.delivered
                     if requests := pending.requested.requests:
                         EVENTS_MATCHED.labels(pending.event.type).inc()
                         EXECUTIONS_REQUESTED.labels(pending.event.type).inc(len(requests))
+                    else:
+                        EVENTS_UNMATCHED.labels(pending.event.type).inc()
                     latency = time.time() - pending.record.message.timestamp
                     MATCH_LATENCY.observe(max(0.0, latency))
                 await stream.ack(pending.record)
@@ -270,10 +357,17 @@ class EventStream:
             self._fail(error)
 
 
+def _details(error: ValueError) -> list[dict[str, str]]:
+    if isinstance(error, ValidationError):
+        return validation_details(error)
+    return [{"path": "$", "message": str(error)}]
+
+
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """An event to ack once its requests are acknowledged; one that was no envelope has none."""
+    """An event to ack once ``delivered`` (its requests, or its dead letter) is acknowledged."""
 
     record: faust.EventT[bytes]
+    delivered: Awaitable[object]
     event: CloudEvent | None = None
     requested: Requested | None = None

@@ -41,6 +41,7 @@ from services.matcher.domain.predicates import (
     Group,
     Slot,
     Table,
+    atoms,
     compile_condition,
     holds,
     instant_key,
@@ -205,16 +206,14 @@ class _Field:
             setattr(self, name, None)
         self.count -= 1
 
-    def cost(self, slots: list[Slot]) -> int:
-        """About how many candidates an event hitting these slots would bring."""
+    def postings(self, slots: list[Slot]) -> int:
+        """How many entries share these slots already."""
         name = slots[0][0]
         table = getattr(self, name)
         if not table:
             return 0
-        if name == "present":
+        if name == "present" or name in _SORTED_TABLES:
             return len(table)
-        if name in _SORTED_TABLES:
-            return (len(table) + 1) // 2  # an event satisfies about half of the thresholds
         return sum(_size(table.get(key)) for _, key in slots)
 
     def collect(self, value: Any, out: list[_Entry]) -> None:
@@ -302,12 +301,15 @@ def _walk_items(
 class _Scope:
     """The active workflows of one tenant with one trigger."""
 
-    __slots__ = ("always", "by_id", "root")
+    __slots__ = ("always", "by_id", "root", "values")
 
     def __init__(self) -> None:
         self.root = _Node("")
         self.always: dict[_Entry, None] = {}
         self.by_id: dict[str, Workflow] = {}
+        self.values: dict[str, set[Slot]] = {}
+        """Distinct ``equals``/``in`` values seen per path (up to ``_CARDINALITY_CAP``), in
+        every rule of every workflow: how selective an equality on that path is likely to be."""
 
     def node(self, path: str, *, create: bool = False) -> list[_Node] | None:
         """The nodes from the root to ``path``'s node; None if absent and not ``create``."""
@@ -322,10 +324,33 @@ class _Scope:
             nodes.append(child)
         return nodes
 
-    def cost(self, atom: Atom, slots: list[Slot]) -> int:
+    def observe(self, condition: Group) -> None:
+        """Count the distinct equality values of ``condition``'s rules, per path."""
+        for atom in atoms(condition):
+            if atom.operator not in ("equals", "in"):
+                continue
+            access = atom.access()
+            seen = self.values.setdefault(atom.path, set())
+            if access is not None and len(seen) < _CARDINALITY_CAP:
+                seen.update(access[1])
+
+    def cost(self, atom: Atom, slots: list[Slot]) -> tuple[float, int, int]:
+        """What posting ``atom`` under ``slots`` is expected to cost: the chance that an event
+        hits it, its kind's rank (equality, range, presence), the entries already there.
+
+        An equality on a path with *d* distinct values is hit by about one event in *d*; a
+        threshold by about half of them; a presence test by every event that has the field.
+        """
         nodes = self.node(atom.path)
         field = nodes[-1].field if nodes is not None else None
-        return 0 if field is None else field.cost(slots)
+        postings = 0 if field is None else field.postings(slots)
+        name = slots[0][0]
+        if name == "present":
+            return 1.0, 2, postings
+        if name in _SORTED_TABLES:
+            return 0.5, 1, postings
+        distinct = len(self.values.get(atom.path, ()))
+        return min(1.0, len(slots) / (distinct + 1)), 0, postings
 
     def post(self, entry: _Entry) -> None:
         atom = entry.access
@@ -368,33 +393,24 @@ class _Scope:
         return out
 
 
-_Rated = tuple[tuple[int, int, int], Atom, tuple[bool, list[Slot]]]
-"""An atom with its access and what choosing it costs: (candidates, kind rank, slots)."""
+_CARDINALITY_CAP: Final = 1024
 
-_RANK: Final[dict[Table, int]] = {
-    "strings": 0,
-    "numbers": 0,
-    "booleans": 0,
-    "above": 1,
-    "below": 1,
-    "after": 1,
-    "before": 1,
-    "present": 2,
-}
+_Rated = tuple[tuple[float, int, int], Atom, tuple[bool, list[Slot]]]
+"""An atom with its access and what choosing it costs (``_Scope.cost``)."""
 
 
 def _rated(scope: _Scope, atom: Atom) -> _Rated | None:
     access = atom.access()
     if access is None:
         return None
-    slots = access[1]
-    return (scope.cost(atom, slots), _RANK[slots[0][0]], len(slots)), atom, access
+    return scope.cost(atom, access[1]), atom, access
 
 
 def _entries(scope: _Scope, workflow: Workflow, max_terms: int) -> list[_Entry]:
     condition = workflow.condition
     if condition is None:
         return [_Entry(workflow, None, None)]
+    scope.observe(condition)
     conjunctions = terms(condition, max_terms)
     if conjunctions is None:
         return _necessary_entries(scope, workflow, condition)
