@@ -49,10 +49,12 @@ class Stack:
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
-    def start(self, service: str) -> None:
-        port = self.ports.setdefault(service, free_port())
-        with (self.logs / f"{service}.log").open("ab") as log:
-            self.processes[service] = subprocess.Popen(
+    def start(self, service: str, *, name: str | None = None) -> None:
+        """Start ``service``; ``name`` tells several processes of one service apart."""
+        name = name or service
+        port = self.ports.setdefault(name, free_port())
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 env={**self.env, SERVICES[service]: str(port)},
                 stdout=log,

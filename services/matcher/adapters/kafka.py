@@ -202,6 +202,11 @@ class EventStream:
         self._dead_letters = dead_letters
         self._max_in_flight = settings.max_events_in_flight
         self._max_batch = settings.max_batch
+        self._grace_seconds = settings.shutdown_grace_seconds
+        self._draining = False
+        self._taking: asyncio.Task[None] | None = None
+        self._idle_taker = False
+        self._in_flight: asyncio.Queue[_InFlight] | None = None
         self._failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
         self.app = faust.App(
@@ -237,7 +242,11 @@ class EventStream:
         await self.app.start()
 
     async def stop(self) -> None:
-        """Stop consuming and commit what was acked. Idempotent."""
+        """Stop matching, let the events in flight be acknowledged (within the grace period),
+        stop consuming and commit what was acked. Idempotent. Events taken but not yet
+        matched, or not acknowledged in time, are redelivered to the partition's next owner
+        (with the same execution ids)."""
+        await self._drain()
         await self.app.stop()
         if not self._failure.done():
             self._failure.cancel()  # what fails from here on is part of stopping
@@ -257,6 +266,23 @@ class EventStream:
         if self.app.crashed:
             raise RuntimeError("the faust app crashed") from self.app.crash_reason
 
+    async def _drain(self) -> None:
+        self._draining = True
+        taking, in_flight = self._taking, self._in_flight
+        if taking is None or in_flight is None or self._failure.done():
+            return
+        if self._idle_taker:
+            taking.cancel()
+        try:
+            async with asyncio.timeout(self._grace_seconds):
+                await asyncio.gather(taking, return_exceptions=True)
+                await in_flight.join()
+        except TimeoutError:
+            log.warning(
+                "events still in flight at shutdown; they are redelivered",
+                extra={"grace_seconds": self._grace_seconds},
+            )
+
     def _fail(self, error: BaseException) -> None:
         if not self._failure.done():
             self._failure.set_exception(error)
@@ -274,10 +300,9 @@ class EventStream:
         events = cast("faust.Stream[bytes]", stream).noack()
         taken: asyncio.Queue[faust.EventT[bytes]] = asyncio.Queue(maxsize=self._max_batch)
         in_flight: asyncio.Queue[_InFlight] = asyncio.Queue(maxsize=self._max_in_flight)
-        workers = [
-            asyncio.create_task(self._match_batches(taken, in_flight)),
-            asyncio.create_task(self._ack_in_order(events, in_flight)),
-        ]
+        self._in_flight = in_flight
+        self._taking = asyncio.create_task(self._match_batches(taken, in_flight))
+        workers = [self._taking, asyncio.create_task(self._ack_in_order(events, in_flight))]
         try:
             async for record in events.events():
                 await taken.put(record)
@@ -292,8 +317,11 @@ class EventStream:
         self, taken: asyncio.Queue[faust.EventT[bytes]], in_flight: asyncio.Queue[_InFlight]
     ) -> None:
         try:
-            while True:
-                batch = [await taken.get()]
+            while not self._draining:
+                self._idle_taker = True
+                first = await taken.get()
+                self._idle_taker = False
+                batch = [first]
                 while len(batch) < self._max_batch and not taken.empty():
                     batch.append(taken.get_nowait())
                 await self._match_batch(batch, in_flight)
@@ -353,6 +381,7 @@ class EventStream:
                     latency = time.time() - pending.record.message.timestamp
                     MATCH_LATENCY.observe(max(0.0, latency))
                 await stream.ack(pending.record)
+                in_flight.task_done()
         except Exception as error:
             self._fail(error)
 
