@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
+from bench import matcher
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from shared import tenancy
@@ -127,13 +128,19 @@ async def i1_ingest(
     return throughput, quantiles[49] * 1000, quantiles[98] * 1000
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int, parts: list[str], matcher_size: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
         database_url = os.environ.get("DATABASE_URL") or stack.enter_context(EmbeddedPostgres()).url
+        if "matcher" in parts:
+            await matcher.run(
+                bootstrap, database_url, rounds=rounds, size=matcher_size, b1=b1_passthrough
+            )
+        if "ingest" not in parts:
+            return
         postgres = PostgresSettings(database_url=SecretStr(database_url))
         b1 = [await b1_passthrough(bootstrap, 20_000) for _ in range(rounds)]
         b1_median = statistics.median(b1)
@@ -160,5 +167,14 @@ async def main(rounds: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "parts", nargs="*", choices=["ingest", "matcher"], help="what to measure (default: all)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument(
+        "--matcher-size", type=int, default=1_000_000, help="workflows of M2 and M6's large run"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(
+        main(arguments.rounds, arguments.parts or ["ingest", "matcher"], arguments.matcher_size)
+    )

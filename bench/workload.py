@@ -125,9 +125,11 @@ def always_conditions(rng: random.Random) -> dict[str, Any] | None:
     }
 
 
-def record(workflow_id: str, version: int, workflow: WorkflowDefinition | None) -> bytes:
+def record(
+    workflow_id: str, version: int, workflow: WorkflowDefinition | None, tenant: str = TENANT
+) -> bytes:
     change = WorkflowChange(
-        tenant_id=TENANT,
+        tenant_id=tenant,
         workflow_id=workflow_id,
         version=version,
         workflow=workflow,
@@ -136,27 +138,44 @@ def record(workflow_id: str, version: int, workflow: WorkflowDefinition | None) 
     return change.model_dump_json(by_alias=True).encode()
 
 
-def workflow_records(size: int, *, always: int = 0, seed: int = 7) -> list[bytes]:
-    """``size`` workflows' changelog records; ``always`` of them have no indexable rule.
-
-    Definitions are built once per shape and reused with a new name, so that a million of
-    them are made in seconds (the model validates each shape once).
-    """
+def workflow_conditions(
+    size: int, *, always: int = 0, seed: int = 7
+) -> list[dict[str, Any] | None]:
+    """The conditions of ``size`` workflows; the first ``always`` have no indexable rule."""
     rng = random.Random(seed)
-    records = []
-    for number in range(size):
-        rule_set = always_conditions(rng) if number < always else conditions(rng, size)
-        records.append(_fast_record(f"wf_{number:07d}", rule_set))
-    return records
+    return [
+        always_conditions(rng) if number < always else conditions(rng, size)
+        for number in range(size)
+    ]
+
+
+def workflow_records(
+    size: int, *, always: int = 0, seed: int = 7, tenants: tuple[str, ...] = (TENANT,)
+) -> list[bytes]:
+    """``size`` workflows' changelog records, spread over ``tenants`` in turn.
+
+    Records are written as ``record`` writes them but without validating a full definition per
+    workflow, so that a million are made in seconds: the index validates the rules when it
+    reads them, the definition when one matches.
+    """
+    return [
+        fast_record(f"wf_{number:07d}", rule_set, tenant=tenants[number % len(tenants)])
+        for number, rule_set in enumerate(workflow_conditions(size, always=always, seed=seed))
+    ]
 
 
 _TEMPLATE = definition("template", None).model_dump(mode="json", by_alias=True)
 
 
-def _fast_record(workflow_id: str, rule_set: dict[str, Any] | None) -> bytes:
-    """A record as ``record`` makes it, without validating a full definition per workflow (the
-    rules are validated by the index when it reads them, the definition when one matches)."""
-    body = dict(_TEMPLATE, name=workflow_id)
+def fast_record(
+    workflow_id: str,
+    rule_set: dict[str, Any] | None,
+    *,
+    version: int = 1,
+    status: str = "active",
+    tenant: str = TENANT,
+) -> bytes:
+    body = dict(_TEMPLATE, name=workflow_id, status=status, active=status == "active")
     body["actions"] = [
         dict(body["actions"][0], url=f"https://hooks.example.com/{workflow_id}"),
         body["actions"][1],
@@ -164,17 +183,20 @@ def _fast_record(workflow_id: str, rule_set: dict[str, Any] | None) -> bytes:
     if rule_set is not None:
         body["conditions"] = rule_set
     change = {
-        "tenant_id": TENANT,
+        "tenant_id": tenant,
         "workflow_id": workflow_id,
-        "version": 1,
+        "version": version,
         "workflow": body,
         "changed_at": "2026-11-21T00:00:00Z",
     }
     return json.dumps(change, separators=(",", ":")).encode()
 
 
-def events(count: int, size: int, *, seed: int = 11) -> list[CloudEvent]:
-    """``count`` events of about 1 KB whose selective values come from the workflows' universes."""
+def events(
+    count: int, size: int, *, seed: int = 11, tenants: tuple[str, ...] = (TENANT,)
+) -> list[CloudEvent]:
+    """``count`` events of about 1 KB whose selective values come from the workflows' universes,
+    for ``tenants`` in turn."""
     rng = random.Random(seed)
     made = []
     for number in range(count):
@@ -199,7 +221,7 @@ def events(count: int, size: int, *, seed: int = 11) -> list[CloudEvent]:
                 id=f"evt_{number:08d}",
                 source="aws-marketplace",
                 type=TRIGGER,
-                tenantid=TENANT,
+                tenantid=tenants[number % len(tenants)],
                 subject=f"offer-{number}",
                 data=data,
             )

@@ -59,9 +59,13 @@ class MatcherService(Service):
         consumer = make_consumer(
             self.settings.kafka, group_id=None, client_id=f"{self.name}-changelog"
         )
+        offsets = make_consumer(
+            self.settings.kafka, group_id=None, client_id=f"{self.name}-changelog-offsets"
+        )
         workflows = ChangelogReader(
             consumer,
             self.topics.workflows_changelog,
+            offsets=offsets,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         await workflows.start()

@@ -125,16 +125,26 @@ class ChangelogReader(BackgroundLoop):
     """
 
     def __init__(
-        self, consumer: AIOKafkaConsumer, topic: str, *, grace_seconds: float = 20.0
+        self,
+        consumer: AIOKafkaConsumer,
+        topic: str,
+        *,
+        offsets: AIOKafkaConsumer | None = None,
+        grace_seconds: float = 20.0,
     ) -> None:
         super().__init__(name="workflows.changelog reader", grace_seconds=grace_seconds)
         self._consumer = consumer
+        # End offsets are asked on a connection of their own: on the reading consumer's, the
+        # request would queue behind its long poll (a whole fetch_max_wait_ms per batch).
+        self._offsets = offsets if offsets is not None else consumer
         self._topic = topic
         self._partitions: dict[int, _Partition] = {}
         _READERS.add(self)
 
     async def open(self) -> None:
         await self._consumer.start()
+        if self._offsets is not self._consumer:
+            await self._offsets.start()
 
     async def iteration(self) -> None:
         """Read what the assigned partitions have; with nothing assigned, wait for that."""
@@ -158,6 +168,8 @@ class ChangelogReader(BackgroundLoop):
 
     async def close(self) -> None:
         await self._consumer.stop()
+        if self._offsets is not self._consumer:
+            await self._offsets.stop()
 
     async def assign(self, partitions: Iterable[int]) -> None:
         """Take ``partitions`` as the complete new assignment; any other partition is revoked."""
@@ -192,7 +204,7 @@ class ChangelogReader(BackgroundLoop):
         if self.stopping:
             return dict.fromkeys(wanted)
         started = time.perf_counter()
-        ends = await self._consumer.end_offsets(self._tps(wanted))
+        ends = await self._offsets.end_offsets(self._tps(wanted))
         loop = asyncio.get_running_loop()
         found: dict[int, WorkflowIndex | None] = {}
         waiting: dict[int, asyncio.Future[WorkflowIndex | None]] = {}

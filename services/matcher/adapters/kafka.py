@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from services.matcher.adapters.changelog import ChangelogReader
+from services.matcher.domain import WorkflowIndex
 from services.matcher.handlers import (
     Enrollments,
     ExecutionSink,
@@ -206,6 +207,7 @@ class EventStream:
         self._draining = False
         self._taking: asyncio.Task[None] | None = None
         self._idle_taker = False
+        self._checked: asyncio.Queue[_Checked] | None = None
         self._in_flight: asyncio.Queue[_InFlight] | None = None
         self._failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
@@ -268,14 +270,15 @@ class EventStream:
 
     async def _drain(self) -> None:
         self._draining = True
-        taking, in_flight = self._taking, self._in_flight
-        if taking is None or in_flight is None or self._failure.done():
+        taking, checked, in_flight = self._taking, self._checked, self._in_flight
+        if taking is None or checked is None or in_flight is None or self._failure.done():
             return
         if self._idle_taker:
             taking.cancel()
         try:
             async with asyncio.timeout(self._grace_seconds):
                 await asyncio.gather(taking, return_exceptions=True)
+                await checked.join()
                 await in_flight.join()
         except TimeoutError:
             log.warning(
@@ -299,10 +302,15 @@ class EventStream:
         # ``noack`` is missing from faust's StreamT; every agent stream is a Stream.
         events = cast("faust.Stream[bytes]", stream).noack()
         taken: asyncio.Queue[faust.EventT[bytes]] = asyncio.Queue(maxsize=self._max_batch)
+        checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=_CHECKS_AHEAD)
         in_flight: asyncio.Queue[_InFlight] = asyncio.Queue(maxsize=self._max_in_flight)
-        self._in_flight = in_flight
-        self._taking = asyncio.create_task(self._match_batches(taken, in_flight))
-        workers = [self._taking, asyncio.create_task(self._ack_in_order(events, in_flight))]
+        self._checked, self._in_flight = checked, in_flight
+        self._taking = asyncio.create_task(self._take_batches(taken, checked))
+        workers = [
+            self._taking,
+            asyncio.create_task(self._match_checked(checked, in_flight)),
+            asyncio.create_task(self._ack_in_order(events, in_flight)),
+        ]
         try:
             async for record in events.events():
                 await taken.put(record)
@@ -312,10 +320,14 @@ class EventStream:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            while not checked.empty():
+                checked.get_nowait().check.cancel()
 
-    async def _match_batches(
-        self, taken: asyncio.Queue[faust.EventT[bytes]], in_flight: asyncio.Queue[_InFlight]
+    async def _take_batches(
+        self, taken: asyncio.Queue[faust.EventT[bytes]], checked: asyncio.Queue[_Checked]
     ) -> None:
+        """Take what arrived as one batch and start its changelog check at once; checks of
+        later batches run while earlier ones are matched (at most ``_CHECKS_AHEAD``)."""
         try:
             while not self._draining:
                 self._idle_taker = True
@@ -324,15 +336,30 @@ class EventStream:
                 batch = [first]
                 while len(batch) < self._max_batch and not taken.empty():
                     batch.append(taken.get_nowait())
-                await self._match_batch(batch, in_flight)
+                partitions = {record.message.partition for record in batch}
+                check = asyncio.create_task(self._workflows.caught_up(partitions))
+                await checked.put(_Checked(batch, check))
+        except Exception as error:
+            self._fail(error)
+
+    async def _match_checked(
+        self, checked: asyncio.Queue[_Checked], in_flight: asyncio.Queue[_InFlight]
+    ) -> None:
+        try:
+            while True:
+                pending = await checked.get()
+                await self._match_batch(pending.batch, await pending.check, in_flight)
+                checked.task_done()
         except Exception as error:
             self._fail(error)
 
     async def _match_batch(
-        self, batch: list[faust.EventT[bytes]], in_flight: asyncio.Queue[_InFlight]
+        self,
+        batch: list[faust.EventT[bytes]],
+        indexes: dict[int, WorkflowIndex | None],
+        in_flight: asyncio.Queue[_InFlight],
     ) -> None:
         handle = instrumented("matcher.request_executions")(request_executions)
-        indexes = await self._workflows.caught_up(record.message.partition for record in batch)
         for record in batch:
             workflows = indexes.get(record.message.partition)
             if workflows is None:
@@ -390,6 +417,18 @@ def _details(error: ValueError) -> list[dict[str, str]]:
     if isinstance(error, ValidationError):
         return validation_details(error)
     return [{"path": "$", "message": str(error)}]
+
+
+_CHECKS_AHEAD = 4
+"""Batches whose changelog check may run while an earlier batch is matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A batch taken, and its changelog check (started when it was taken)."""
+
+    batch: list[faust.EventT[bytes]]
+    check: asyncio.Task[dict[int, WorkflowIndex | None]]
 
 
 @dataclass(frozen=True, slots=True)
