@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import product
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from shared.workflows.conditions import (
     ConditionGroup,
@@ -46,21 +46,8 @@ Table = Literal["strings", "numbers", "booleans", "above", "below", "after", "be
 Slot = tuple[Table, Any]
 """One posting of an atom: its table and key (None for ``present``)."""
 
-_OPERATORS: Final[dict[str, Operator]] = {
-    name: name
-    for name in (
-        "equals",
-        "not_equals",
-        "greater_than",
-        "less_than",
-        "contains",
-        "not_contains",
-        "in",
-        "not_in",
-        "is_empty",
-        "is_not_empty",
-    )
-}
+_OPERATORS: Final[dict[str, Operator]] = {name: name for name in get_args(Operator)}
+"""Each operator's one string object, shared by every atom."""
 
 
 def instant_key(value: object) -> int | None:

@@ -15,7 +15,14 @@ from tests.integration.config_api.support import Client, changelog_of, key_for
 pytestmark = pytest.mark.integration
 
 
-async def started(service: ConfigApiService) -> AsyncIterator[ConfigApiService]:
+async def started(
+    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings, **settings: float
+) -> AsyncIterator[ConfigApiService]:
+    service = ConfigApiService(
+        ConfigApiSettings(
+            host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings, **settings
+        )
+    )
     await service.start()
     try:
         yield service
@@ -28,14 +35,7 @@ async def api_without_relay_polls(
     kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
 ) -> AsyncIterator[ConfigApiService]:
     """The relay runs once at start and then only when a save could not publish."""
-    settings = ConfigApiSettings(
-        host="127.0.0.1",
-        port=0,
-        kafka=kafka_settings,
-        postgres=postgres_settings,
-        outbox_poll_seconds=3600,
-    )
-    async for service in started(ConfigApiService(settings)):
+    async for service in started(kafka_settings, postgres_settings, outbox_poll_seconds=3600):
         yield service
 
 
@@ -44,15 +44,12 @@ async def api_with_a_broker_too_slow(
     kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
 ) -> AsyncIterator[ConfigApiService]:
     """Every save gives up waiting for its ack at once: the relay must publish its record."""
-    settings = ConfigApiSettings(
-        host="127.0.0.1",
-        port=0,
-        kafka=kafka_settings,
-        postgres=postgres_settings,
+    async for service in started(
+        kafka_settings,
+        postgres_settings,
         outbox_poll_seconds=0.1,
         changelog_publish_timeout_seconds=1e-6,
-    )
-    async for service in started(ConfigApiService(settings)):
+    ):
         yield service
 
 

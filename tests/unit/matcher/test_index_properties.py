@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from services.matcher.domain import WorkflowIndex
 from services.matcher.domain.predicates import MAX_TERMS, compile_condition, holds, terms
 from shared.contracts import CloudEvent, WorkflowChange, WorkflowDefinition
-from shared.workflows import ConditionGroup, evaluate, explain
+from shared.workflows import ConditionGroup, Operator, evaluate, explain
 
 TENANT = "acme"
 TRIGGER = "webhook.received"  # carries any fields: no save-time field typing in the way
@@ -283,18 +283,7 @@ def test_a_condition_too_wide_for_its_dnf_is_still_found_exactly() -> None:
     assert found(index, {**every_pair, "h": 2}) == {"wf-wide"}  # by the negation
 
 
-OPERATORS = [
-    "equals",
-    "not_equals",
-    "greater_than",
-    "less_than",
-    "contains",
-    "not_contains",
-    "in",
-    "not_in",
-    "is_empty",
-    "is_not_empty",
-]
+OPERATORS = get_args(Operator)
 GRID_VALUES: list[Any] = [0, 1, 3, 3.0, 2.5, -0.0, True, False, "aws", "AWS", "", "3", "Globex"]
 GRID_VALUES += ["2026-01-01", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00", "2027-12-31"]
 
