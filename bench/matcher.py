@@ -122,7 +122,7 @@ def _naive(conditions: list[dict[str, Any] | None], events: list[Any]) -> float:
     return _throughput(match, events, 1)
 
 
-def core(size: int, rounds: int) -> None:
+def core(size: int, rounds: int, *, peer: bool = True) -> None:
     """Run in a child: print each figure as a JSON line."""
     small = 10_000
     events = workload.events(20_000, small)
@@ -163,7 +163,7 @@ def core(size: int, rounds: int) -> None:
     )
     _emit("M4", workflows=size, p50_ms=p50, p99_ms=p99, max_ms=worst)
     del index
-    for peer_size in (small, size):
+    for peer_size in (small, size) if peer else ():
         _emit("M6", **_peer(peer_size, rounds))
 
 
@@ -648,5 +648,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="the matcher's in-process figures (JSON lines)")
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="leave M6 (py-a-tree) out")
     arguments = parser.parse_args()
-    core(arguments.size, arguments.rounds)
+    core(arguments.size, arguments.rounds, peer=not arguments.no_peer)

@@ -326,8 +326,10 @@ class EventStream:
     async def _take_batches(
         self, taken: asyncio.Queue[faust.EventT[bytes]], checked: asyncio.Queue[_Checked]
     ) -> None:
-        """Take what arrived as one batch and start its changelog check at once; checks of
-        later batches run while earlier ones are matched (at most ``_CHECKS_AHEAD``)."""
+        """Take what arrived as one batch and start its changelog check at once; the check
+        runs while the batch before is matched. The next batch is taken when the check is
+        answered: one check in flight, so that what arrives meanwhile makes one batch (its
+        round trip is shared by more events the busier the stream)."""
         try:
             while not self._draining:
                 self._idle_taker = True
@@ -339,6 +341,7 @@ class EventStream:
                 partitions = {record.message.partition for record in batch}
                 check = asyncio.create_task(self._workflows.caught_up(partitions))
                 await checked.put(_Checked(batch, check))
+                await asyncio.wait([check])
         except Exception as error:
             self._fail(error)
 
@@ -419,8 +422,8 @@ def _details(error: ValueError) -> list[dict[str, str]]:
     return [{"path": "$", "message": str(error)}]
 
 
-_CHECKS_AHEAD = 4
-"""Batches whose changelog check may run while an earlier batch is matched."""
+_CHECKS_AHEAD = 2
+"""Batches taken and checked (or being checked) ahead of the one being matched."""
 
 
 @dataclass(frozen=True, slots=True)
