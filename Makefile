@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Debian's prometheus package (promtool and the server, for the deployment tests), unpacked into
+# the venv: nothing is installed system-wide and no daemon is started.
+TOOLS := $(VENV)/tools
+PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 
-.PHONY: help setup run test test-unit test-integration test-e2e lint format typecheck check bench lock clean
+.PHONY: help setup tools run test test-unit test-integration test-e2e test-deploy lint format typecheck check bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,10 +24,19 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP) ## Create .venv and install pinned dependencies
 
+$(PROMTOOL): | $(STAMP)
+	rm -rf $(TOOLS)/download && mkdir -p $(TOOLS)/download
+	cd $(TOOLS)/download && { apt-get download prometheus || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x $(TOOLS)/download/prometheus_*.deb $(TOOLS)/prometheus
+	rm -rf $(TOOLS)/download
+	$(PROMTOOL) --version | head -1
+
+tools: $(PROMTOOL) ## Unpack Debian's prometheus (promtool, server) into .venv/tools for the tests
+
 run: $(STAMP) ## Run the whole system on the embedded broker and database (Ctrl-C stops it)
 	$(BIN)/python -m deploy.local
 
-test: $(STAMP) ## Run unit, integration and e2e tests against the real broker and PostgreSQL
+test: $(STAMP) $(PROMTOOL) ## Run unit, integration and e2e tests against the real broker and PostgreSQL
 	$(BIN)/pytest tests
 
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
@@ -32,8 +45,11 @@ test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 test-integration: $(STAMP) ## Integration tests (real broker and PostgreSQL)
 	$(BIN)/pytest tests/integration
 
-test-e2e: $(STAMP) ## End-to-end tests (services as real processes)
+test-e2e: $(STAMP) $(PROMTOOL) ## End-to-end tests (services as real processes)
 	$(BIN)/pytest tests/e2e
+
+test-deploy: $(STAMP) $(PROMTOOL) ## The deployment artefacts: compose, k8s, rules, dashboards (seconds)
+	$(BIN)/pytest tests/deploy
 
 lint: $(STAMP) ## ruff, format check and import-linter contracts
 	$(BIN)/ruff check .
@@ -49,8 +65,11 @@ typecheck: $(STAMP) ## mypy --strict over services/ and shared/
 
 check: lint typecheck test ## Lint, typecheck and the whole test suite
 
-bench: $(STAMP) ## Benchmarks: print figures, never pass/fail
-	$(BIN)/python -m bench
+bench: $(STAMP) ## Benchmarks: print figures, never pass/fail (PARTS="scheduler" for some)
+	$(BIN)/python -m bench $(PARTS)
+
+bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler, bench-matcher
+	$(BIN)/python -m bench $*
 
 lock: ## Re-resolve dependencies into requirements.lock
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

@@ -307,7 +307,7 @@ def _peer(size: int, rounds: int, events_count: int = 2_000) -> dict[str, Any]:
 
 async def _wait_for(condition: Callable[[], Awaitable[bool]], within: float) -> None:
     async with asyncio.timeout(within):
-        while not await condition():  # noqa: ASYNC110 - polling a metric or an endpoint
+        while not await condition():
             await asyncio.sleep(0.2)
 
 

@@ -36,6 +36,18 @@ LOCAL_STACK = [
         "dev-inbound-webhook-secret",
         "the `demo` tenant's shared secret for aws, azure, salesforce and native webhooks (`Authorization: Bearer`)",
     ),
+    (
+        "SINK_PORT",
+        "8090",
+        "HTTP port of the development sink (`deploy/local/sink.py`): the provider stand-ins, "
+        "the webhook receiver under `/webhooks/`, and the listing of what was sent",
+    ),
+    ("SINK_SMTP_PORT", "2525", "SMTP port of the development sink"),
+    (
+        "SLACK_BOT_TOKEN, TEAMS_WEBHOOK_URL, SALESFORCE_ACCESS_TOKEN, HUBSPOT_ACCESS_TOKEN, SMTP_HOST",
+        "(unset: that provider goes to the sink)",
+        "`make run` points each provider whose credential is not set at the development sink",
+    ),
     ("KAFKA_BOOTSTRAP_SERVERS", "(unset: start the embedded broker on 127.0.0.1:9092)", ""),
     ("DATABASE_URL", "(unset or unreachable: start an embedded PostgreSQL)", ""),
     ("TEST_KAFKA_BOOTSTRAP_SERVERS", "(unset: the tests start an embedded broker)", "tests only"),

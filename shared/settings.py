@@ -6,10 +6,15 @@ Every variable, with its default, is listed in ``docs/configuration.md``. Only a
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _FROZEN = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
 class KafkaSettings(BaseSettings):
@@ -47,6 +52,57 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = Field(
         default="", validation_alias="TOPIC_PREFIX", description="prefix of every topic name"
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS)",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism when the protocol is SASL_*"
+    )
+    sasl_username: str = Field(default="", description="SASL user name (SASL_* protocols)")
+    sasl_password: SecretStr = Field(
+        default=SecretStr(""), description="SASL password (SASL_* protocols)"
+    )
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs that sign the brokers' certificates "
+        "(unset: the system's trust store)",
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require mutual TLS"
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of `KAFKA_SSL_CERTFILE`"
+    )
+    ssl_check_hostname: bool = Field(
+        default=True, description="verify that a broker's certificate names its host"
+    )
+    lag_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often a service reads and exports its consumer groups' lag",
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME "
+                "and KAFKA_SASL_PASSWORD"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
 
 
 class PostgresSettings(BaseSettings):
@@ -60,6 +116,25 @@ class PostgresSettings(BaseSettings):
     )
     db_pool_min_size: int = Field(default=1, ge=0, description="connections kept open")
     db_pool_max_size: int = Field(default=10, ge=1, description="most connections at once")
+    db_sslmode: PostgresSslMode | None = Field(
+        default=None,
+        description="libpq sslmode (unset: the URL's `sslmode`, else prefer); require encrypts, "
+        "verify-ca also checks the server's certificate, verify-full its host name too",
+    )
+    db_ssl_root_cert: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs that sign the server's certificate "
+        "(verify-ca, verify-full; unset: the system's trust store)",
+    )
+
+    @model_validator(mode="after")
+    def _root_cert_needs_verification(self) -> PostgresSettings:
+        if self.db_ssl_root_cert is not None and self.db_sslmode not in (
+            "verify-ca",
+            "verify-full",
+        ):
+            raise ValueError("DB_SSL_ROOT_CERT is used with DB_SSLMODE=verify-ca or verify-full")
+        return self
 
 
 class ObservabilitySettings(BaseSettings):

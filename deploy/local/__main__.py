@@ -3,6 +3,10 @@
 - Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else the embedded broker on 127.0.0.1:9092.
 - PostgreSQL: ``DATABASE_URL`` if set and reachable, else an embedded server (its data lives
   as long as this process, like the embedded broker's).
+- Providers: each one whose credentials are not set in the environment (``SLACK_BOT_TOKEN``,
+  ``TEAMS_WEBHOOK_URL``, ``SALESFORCE_ACCESS_TOKEN``, ``HUBSPOT_ACCESS_TOKEN``, ``SMTP_HOST``) is
+  pointed at the development sink (``deploy.local.sink``, a child process like the services),
+  which answers as the provider does and lists what it was sent at the URL the banner prints.
 - Every service runs as a supervised child process (restarted if it crashes) with the same
   environment plus the fast client timings the embedded broker wants; every setting can be
   overridden from the environment. Ctrl-C or SIGTERM stops the children (SIGTERM, then SIGKILL
@@ -26,12 +30,16 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from pydantic import SecretStr
 
+from deploy.local.sink import DEFAULT_PORT as SINK_PORT
+from deploy.local.sink import DEFAULT_SMTP_PORT as SINK_SMTP_PORT
 from services.config_api.adapters.postgres import install_example_templates
 from shared import tenancy
 from shared.postgres import apply_migrations, create_pool
 from shared.settings import PostgresSettings
 from shared.testing import EmbeddedBroker, EmbeddedPostgres, InfrastructureError
+from shared.testing.providers import provider_settings
 
 log = logging.getLogger("devstack")
 
@@ -46,11 +54,24 @@ DEV_DEFAULTS = {
     "DEV_API_KEY": "dev-demo-key",
     "HUBSPOT_CLIENT_SECRET": "dev-hubspot-client-secret",
     "WEBHOOK_INBOUND_SECRET": "dev-inbound-webhook-secret",
+    "SINK_PORT": str(SINK_PORT),
+    "SINK_SMTP_PORT": str(SINK_SMTP_PORT),
 }
 SEED_WORKFLOWS = Path(__file__).with_name("seed_workflows.json")
 """Seed 000's example workflows, verbatim; ``make run`` loads them into ``demo`` as drafts."""
 SHARED_SECRET_SOURCES: tuple[tenancy.InboundSource, ...] = ("aws", "azure", "salesforce", "native")
 """Sources that authenticate with ``Authorization: Bearer <secret>`` (SPEC §2.2)."""
+PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Slack": ("SLACK_BOT_TOKEN", ("SLACK_API_URL", "SLACK_BOT_TOKEN")),
+    "Teams": ("TEAMS_WEBHOOK_URL", ("TEAMS_WEBHOOK_URL",)),
+    "Salesforce": (
+        "SALESFORCE_ACCESS_TOKEN",
+        ("SALESFORCE_INSTANCE_URL", "SALESFORCE_ACCESS_TOKEN"),
+    ),
+    "HubSpot": ("HUBSPOT_ACCESS_TOKEN", ("HUBSPOT_API_URL", "HUBSPOT_ACCESS_TOKEN")),
+}
+"""Each HTTP provider: the credential that says it is configured, and the settings the sink
+takes over when it is not."""
 
 
 @dataclass
@@ -70,8 +91,11 @@ class Child:
         return int(os.environ.get(self.port_variable, self.default_port))
 
 
+SINK = Child("sink", "deploy.local.sink", "SINK_PORT", SINK_PORT)
+API = Child("config-api", "services.config_api", "API_PORT", 8080)
 CHILDREN = [
-    Child("config-api", "services.config_api", "API_PORT", 8080),
+    SINK,
+    API,
     Child("ingest", "services.ingest", "INGEST_PORT", 8081),
     Child("matcher", "services.matcher", "MATCHER_PORT", 8082),
     Child("executor", "services.executor", "EXECUTOR_PORT", 8083),
@@ -104,9 +128,29 @@ async def database_reachable(url: str) -> bool:
 class DevStack:
     def __init__(self) -> None:
         self.env = {**DEV_DEFAULTS, **os.environ}
+        self.sunk = self.point_providers_at_the_sink()
         self.broker: EmbeddedBroker | None = None
         self.database: EmbeddedPostgres | None = None
         self.stopping = asyncio.Event()
+
+    @property
+    def sink_url(self) -> str:
+        return f"http://127.0.0.1:{SINK.port}"
+
+    def point_providers_at_the_sink(self) -> list[str]:
+        """Send every provider without credentials to the sink; returns their names."""
+        sink = provider_settings(self.sink_url)
+        sunk = []
+        for name, (credential, settings) in PROVIDERS.items():
+            if credential not in os.environ:
+                self.env.update({setting: sink[setting] for setting in settings})
+                sunk.append(name)
+        if "SMTP_HOST" not in os.environ:
+            self.env["SMTP_HOST"] = "127.0.0.1"
+            self.env["SMTP_PORT"] = os.environ.get("SINK_SMTP_PORT", str(SINK_SMTP_PORT))
+            self.env.setdefault("EMAIL_FROM", "Workflows <workflows@demo.localhost>")
+            sunk.append("e-mail")
+        return sunk
 
     async def start_infrastructure(self) -> None:
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -126,7 +170,7 @@ class DevStack:
             log.info("embedded PostgreSQL started")
 
     async def prepare_database(self) -> None:
-        settings = PostgresSettings(database_url=self.env["DATABASE_URL"])  # type: ignore[arg-type]
+        settings = PostgresSettings(database_url=SecretStr(self.env["DATABASE_URL"]))
         pool = await create_pool(settings, application_name="devstack")
         try:
             await tenancy.migrate(pool)
@@ -196,7 +240,7 @@ class DevStack:
     async def load_seed_workflows(self) -> None:
         """Create seed 000's examples in ``demo`` through the API, as drafts, unless a workflow
         of the same name exists (a database kept from an earlier run)."""
-        base = f"http://127.0.0.1:{CHILDREN[0].port}/api/workflows"
+        base = f"http://127.0.0.1:{API.port}/api/workflows"
         headers = {"Authorization": f"Bearer {self.env['DEV_API_KEY']}"}
         async with aiohttp.ClientSession(headers=headers) as http:
             async with http.get(base, params={"limit": "200"}) as response:
@@ -233,6 +277,8 @@ class DevStack:
 
     def banner(self) -> str:
         key = self.env["DEV_API_KEY"]
+        ingest = next(c for c in CHILDREN if c.name == "ingest")
+        sunk = ", ".join(self.sunk) if self.sunk else "nothing (every provider has credentials)"
         lines = [
             "",
             "The workflow automation stack is running. Ctrl-C stops everything.",
@@ -240,18 +286,23 @@ class DevStack:
             *(
                 f"  {c.name:<11} http://127.0.0.1:{c.port}  (/healthz /readyz /metrics)"
                 for c in CHILDREN
+                if c is not SINK
             ),
             f"  kafka       {self.env['KAFKA_BOOTSTRAP_SERVERS']}",
             f"  tenant      demo, API key {key}; seed 000's example workflows loaded as drafts",
+            f"  sink        {self.sink_url}/  <- what the workflows sent: {sunk}, webhooks",
             "",
-            "Try it: create a workflow, then send it an event.",
-            f"  curl -s -X POST http://127.0.0.1:{CHILDREN[0].port}/api/workflows \\",
+            "Try it: create a workflow, send it an event, and see what it sent in the sink.",
+            f"  curl -s -X POST http://127.0.0.1:{API.port}/api/workflows \\",
             f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
             """    -d '{"name": "Offer accepted hook", "trigger": "private_offer.accepted", "active": true,""",
-            """         "actions": [{"type": "webhook", "url": "http://127.0.0.1:9999/hook"}]}'""",
-            f"  curl -s -X POST http://127.0.0.1:{CHILDREN[1].port}/v1/events \\",
+            '         "actions": [{"type": "webhook", "url": "'
+            + f'{self.sink_url}/webhooks/hook"'
+            + "}]}'",
+            f"  curl -s -X POST http://127.0.0.1:{ingest.port}/v1/events \\",
             f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
             """    -d '{"type": "private_offer.accepted", "data": {"customerName": "Globex", "value": 150000}}'""",
+            f"  curl -s {self.sink_url}/sent",
             "",
         ]
         return "\n".join(lines)

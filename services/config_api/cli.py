@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     create_tenant.add_argument("tenant_id", help=f"the tenant id ({TENANT_ID_PATTERN})")
     create_tenant.add_argument("--name", help="display name (default: the id)")
     create_tenant.add_argument(
+        "--timezone",
+        help="IANA time zone its calendar days are counted in (default UTC; kept if it exists)",
+    )
+    create_tenant.add_argument(
         "--no-example-templates",
         action="store_true",
         help="do not install the example email templates",
@@ -79,10 +83,17 @@ async def _require_tenant(pool: Pool, tenant_id: str) -> None:
 async def _create_tenant(pool: Pool, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     if not re.fullmatch(TENANT_ID_PATTERN, args.tenant_id):
         raise CommandFailed(f"invalid tenant id {args.tenant_id!r}: must match {TENANT_ID_PATTERN}")
+    if args.timezone is not None:
+        try:
+            tenancy.valid_timezone(args.timezone)
+        except ValueError as error:
+            raise CommandFailed(f"--timezone: {error}") from None
     async with pool.acquire() as connection, connection.transaction():
         before = await tenancy.get_tenant(connection, args.tenant_id)
-        await tenancy.create_tenant(connection, args.tenant_id, args.name)
-        name = args.name or args.tenant_id
+        await tenancy.create_tenant(connection, args.tenant_id, args.name, timezone=args.timezone)
+        after = await tenancy.get_tenant(connection, args.tenant_id)
+        if after is None:
+            raise RuntimeError("the tenant just written is missing")
         await write_audit(
             connection,
             args.tenant_id,
@@ -91,11 +102,15 @@ async def _create_tenant(pool: Pool, args: argparse.Namespace, out: TextIO, err:
                 "update" if before else "create",
                 "tenant",
                 args.tenant_id,
-                {"name": before.name} if before else None,
-                {"name": name},
+                {"name": before.name, "timezone": before.timezone} if before else None,
+                {"name": after.name, "timezone": after.timezone},
             ),
         )
-    print(f"tenant {args.tenant_id} {'renamed' if before else 'created'}: {name}", file=err)
+    print(
+        f"tenant {args.tenant_id} {'updated' if before else 'created'}: {after.name} "
+        f"(time zone {after.timezone})",
+        file=err,
+    )
     if not args.no_example_templates:
         await _install_examples(pool, args, out, err)
 

@@ -15,9 +15,12 @@ from services.config_api.adapters.postgres import (
     PostgresEmailTemplates,
     PostgresExecutionReader,
     PostgresInboundSecrets,
+    PostgresProductRecords,
+    PostgresTenants,
     PostgresWorkflowRepository,
     migrate,
 )
+from services.config_api.domain import SavePolicy
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
 from shared.clients import open_clients
@@ -46,10 +49,20 @@ class ConfigApiService(Service):
         self.templates = PostgresEmailTemplates()
         self.secrets = PostgresInboundSecrets()
         self.audit = PostgresAuditLog()
+        self.records = PostgresProductRecords()
+        self.tenants = PostgresTenants()
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
-        return (self.repository, self.executions, self.templates, self.secrets, self.audit)
+        return (
+            self.repository,
+            self.executions,
+            self.templates,
+            self.secrets,
+            self.audit,
+            self.records,
+            self.tenants,
+        )
 
     def add_routes(self, app: web.Application) -> None:
         http.add_routes(
@@ -60,6 +73,9 @@ class ConfigApiService(Service):
                 templates=self.templates,
                 secrets=self.secrets,
                 audit=self.audit,
+                records=self.records,
+                policy=SavePolicy(allow_private_networks=self.settings.allow_private_networks),
+                tenants=self.tenants,
                 page_size_max=self.settings.page_size_max,
             ),
             authenticate=self._authenticate,

@@ -28,3 +28,9 @@ class ConfigApiSettings(ServiceSettings):
         "and leaves the record to the outbox relay",
     )
     page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")
+    allow_private_networks: bool = Field(
+        default=False,
+        validation_alias="WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        description="accept workflows whose URLs are literal private, loopback or link-local "
+        "addresses (the executor's setting of the same name; the dev stack and tests only)",
+    )

@@ -2,36 +2,34 @@
 
 An execution runs its workflow's actions in order, one step per action. A step either succeeds or
 fails; a failed step fails the execution. A redelivered request resumes at the first step that
-has not succeeded. Outbound webhooks are signed per the Standard Webhooks spec and may only reach
-public addresses unless private networks are explicitly allowed.
+has not succeeded. Outbound webhooks are signed per the Standard Webhooks spec; which addresses
+any outbound HTTP may reach is ``shared.outbound``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from shared.contracts import ExecutionRequest
+from shared.contracts import CloudEvent, ExecutionRequest
+from shared.workflows import render_action
+from shared.workflows.actions import Action
 
 ExecutionStatus = Literal["running", "succeeded", "failed"]
 StepStatus = Literal["succeeded", "failed", "skipped"]
 """``skipped``: the action's own conditions ("only if") were not met by the event."""
 ResponseClass = Literal["success", "transient", "permanent"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-ALLOWED_SCHEMES = frozenset({"http", "https"})
 SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 _HEADERS_WE_SET = SIGNATURE_HEADERS | {"content-type", "content-length", "host"}
-_NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,63 +169,9 @@ def classify_response(status: int) -> ResponseClass:
     return "permanent"
 
 
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries and routes to, if any."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]
-    if address in _NAT64_PREFIX:
-        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
-    return None
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """Whether ``address`` is globally routable unicast: not loopback, private, link-local,
-    shared, reserved, unspecified, multicast or site-local, also when wrapped in IPv6."""
-    embedded = _embedded_ipv4(address)
-    if embedded is not None:
-        return is_public_address(embedded)
-    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
-        return False
-    return address.is_global and not address.is_multicast and not address.is_reserved
-
-
-def address_refusal(host: str) -> str | None:
-    """Why a webhook may not connect to the IP address ``host``, or None when it may."""
-    address = ipaddress.ip_address(host)
-    if is_public_address(address):
-        return None
-    return f"{address} is not a public address"
-
-
-def destination_refusal(url: str, *, allow_private_networks: bool) -> str | None:
-    """Why a webhook may not be sent to ``url``, or None when it may.
-
-    Checks what can be known before connecting: the scheme, and the host when it is an IP
-    literal. A host name is checked when it is resolved, at connect time (see the adapters).
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ALLOWED_SCHEMES:
-        return f"scheme {parts.scheme!r} is not allowed; use http or https"
-    host = parts.hostname
-    if not host:
-        return "the URL has no host"
-    if allow_private_networks:
-        return None
-    try:
-        return address_refusal(host)
-    except ValueError:
-        return None
-
-
 def webhook_message_id(execution_id: str, step_index: int) -> str:
     """The ``webhook-id`` of a step: the same on every attempt, so receivers can deduplicate."""
-    return f"{execution_id}:{step_index}"
+    return step_key(execution_id, step_index)
 
 
 def webhook_payload(request: ExecutionRequest) -> str:
@@ -276,6 +220,12 @@ def loggable_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def loggable_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: where a call went, when even its path is a secret."""
+    parts = urlsplit(loggable_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """The delay a ``Retry-After`` header asks for (seconds or an HTTP date), if it is valid."""
     if not value:
@@ -290,3 +240,182 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+# --- what every action performer shares -----------------------------------------------------------
+
+RESPONSE_EXCERPT_CHARS = 2000
+"""How much of an answer (or of a text sent) a step log keeps."""
+
+_ID_NAMESPACE = uuid.UUID("3b8f0c5e-2f6d-4b1a-9c7e-5d4a1f2e6b90")
+
+
+def step_key(execution_id: str, step_index: int) -> str:
+    """The idempotency key of a step: ``{execution_id}:{step_index}``, the same on every attempt
+    and every redelivery (``Idempotency-Key``, ``webhook-id``, Message-ID, chained event ids)."""
+    return f"{execution_id}:{step_index}"
+
+
+def stable_id(prefix: str, *parts: str | int) -> str:
+    """An id derived from ``parts`` alone (``task_…``): a redelivered step names the same row."""
+    name = "\x1f".join(str(part) for part in parts)
+    return f"{prefix}_{uuid.uuid5(_ID_NAMESPACE, name).hex}"
+
+
+def response_excerpt(text: str, *, truncated: bool = False) -> str:
+    """The start of ``text`` for a step log: at most ``RESPONSE_EXCERPT_CHARS``, marked when cut."""
+    text = text.strip()
+    if len(text) > RESPONSE_EXCERPT_CHARS or truncated:
+        return text[:RESPONSE_EXCERPT_CHARS] + "…"
+    return text
+
+
+def decode_json(raw: bytes) -> Any:
+    """``raw`` as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def not_configured(message: str, request: Mapping[str, Any] | None = None) -> StepOutcome:
+    """The outcome of a step whose destination has no endpoint or credentials set."""
+    return StepOutcome.failed("not_configured", message, attempts=0, request=request)
+
+
+def crm_step(
+    action: Action, data: Mapping[str, Any], now: datetime
+) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
+    """A CRM action rendered: its ``mapping`` (typed), its ``recordId`` if it has one (rendered,
+    stripped), and the step log's summary of both."""
+    rendered = render_action(action, data, now)
+    mapping: dict[str, Any] = rendered.fields["mapping"]
+    record_id = str(rendered.fields["recordId"]).strip() if "recordId" in rendered.fields else None
+    summary: dict[str, Any] = {"object": rendered.fields["object"], "fields": mapping}
+    if record_id is not None:
+        summary["recordId"] = record_id
+    if rendered.missing:
+        summary["missingVariables"] = rendered.missing
+    return mapping, record_id, summary
+
+
+def invalid_record_id(record_id: str, request: Mapping[str, Any]) -> StepOutcome:
+    return StepOutcome.failed(
+        "invalid_record_id",
+        f"'recordId' renders to {record_id[:60]!r}, which is not a record id",
+        attempts=0,
+        request=request,
+    )
+
+
+# --- the product's own records: who is assigned, what a draft offer holds -------------------------
+
+ROLES: Final = frozenset(
+    {
+        "account_owner",
+        "account_manager",
+        "customer_success",
+        "engineering_lead",
+        "sales_leadership",
+        "sales_manager",
+        "support",
+    }
+)
+"""Who ``assignTo`` may name by role. ``account_owner`` is the event's ``accountOwnerEmail``
+when it carries one; every other role (and ``account_owner`` without one) is a team queue,
+``role:<name>``. Anything else is a user id or an e-mail address, taken as written."""
+
+
+def resolve_assignee(reference: str, data: Mapping[str, Any]) -> str:
+    """Who ``reference`` (an ``assignTo``, rendered) names for an event with ``data``."""
+    reference = reference.strip()
+    if reference == "account_owner":
+        owner = data.get("accountOwnerEmail")
+        if isinstance(owner, str) and owner.strip():
+            return owner.strip()
+    if reference in ROLES:
+        return f"role:{reference}"
+    return reference
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """A draft offer: what it is based on, for whom, its term and price."""
+
+    based_on: str
+    source_id: str | None
+    name: str
+    customer_name: str | None
+    product_name: str | None
+    duration_months: int | None
+    discount_percent: float
+    base_value: float | None
+    value: float | None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def offer_terms(
+    based_on: str, adjustments: Mapping[str, Any], name: str | None, data: Mapping[str, Any]
+) -> OfferTerms:
+    """The draft offer ``create_draft_offer`` makes from the event's contract or offer.
+
+    The source is ``contractId`` (``current_contract``) or ``offerId`` (``current_offer``); the
+    term is the adjustment's ``duration`` or the event's; the price is the event's ``value``
+    less the adjustment's ``discount`` (percent), to the cent.
+    """
+    source = data.get("contractId" if based_on == "current_contract" else "offerId")
+    customer, product = _text(data.get("customerName")), _text(data.get("productName"))
+    duration = adjustments.get("duration", data.get("duration"))
+    discount = _number(adjustments.get("discount")) or 0.0
+    base = _number(data.get("value"))
+    default_name = " - ".join(part for part in ("Renewal", customer, product) if part)
+    return OfferTerms(
+        based_on=based_on,
+        source_id=str(source) if isinstance(source, str | int) and source != "" else None,
+        name=name or default_name,
+        customer_name=customer,
+        product_name=product,
+        duration_months=duration
+        if isinstance(duration, int) and not isinstance(duration, bool)
+        else None,
+        discount_percent=discount,
+        base_value=base,
+        value=round(base * (1 - discount / 100), 2) if base is not None else None,
+    )
+
+
+# --- chaining ---------------------------------------------------------------------------------------
+
+
+def chained_event(
+    request: ExecutionRequest, step_index: int, target: str, *, pass_data: bool
+) -> CloudEvent:
+    """The ``workflow.triggered`` event a ``trigger_workflow`` step publishes for ``target``.
+
+    Its id is the step's key, so a redelivered step publishes the same event and the matcher
+    derives the same downstream execution id; ``subject`` names the target (the matcher's
+    targeted triggers); ``chaindepth`` is one more than the triggering event's.
+    """
+    return CloudEvent(
+        id=f"chain:{step_key(request.execution_id, step_index)}",
+        source=f"workflow:{request.workflow_id}",
+        type="workflow.triggered",
+        tenantid=request.tenant_id,
+        subject=target,
+        data=dict(request.event.data) if pass_data else {},
+        chaindepth=chain_depth(request.event) + 1,
+    )
+
+
+def chain_depth(event: CloudEvent) -> int:
+    """How many workflows led to ``event`` (0 for an outside event)."""
+    return event.chaindepth or 0

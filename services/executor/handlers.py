@@ -73,6 +73,13 @@ class ExecutionStore(Protocol):
         """Note that the failed execution's dead letter was acknowledged."""
 
 
+class FailureNotifier(Protocol):
+    async def notify_failure(self, request: ExecutionRequest, error: Mapping[str, Any]) -> None:
+        """Tell the workflow's ``errorHandling.notifyOnFailure`` addresses that the execution of
+        ``request`` failed with ``error``. Called once, when the execution fails (not for a
+        redelivery of an execution that had failed already); must not raise."""
+
+
 class DeadLetterSink(Protocol):
     async def dead_letter(self, letter: ExecutionDeadLetter, key: bytes | None) -> None:
         """Return once the broker acknowledged the dead letter."""
@@ -87,6 +94,7 @@ async def accept_execution_record(
     dead_letters: DeadLetterSink,
     retry: RetryPolicy,
     sleep: Sleep = asyncio.sleep,
+    notifier: FailureNotifier | None = None,
 ) -> ExecutionStatus | None:
     """One record of ``executions.requested``: run it, or dead-letter it if it does not decode.
 
@@ -111,7 +119,13 @@ async def accept_execution_record(
         await dead_letters.dead_letter(letter, key)
         return None
     return await run_execution(
-        request, store=store, actions=actions, dead_letters=dead_letters, retry=retry, sleep=sleep
+        request,
+        store=store,
+        actions=actions,
+        dead_letters=dead_letters,
+        retry=retry,
+        sleep=sleep,
+        notifier=notifier,
     )
 
 
@@ -123,6 +137,7 @@ async def run_execution(
     dead_letters: DeadLetterSink,
     retry: RetryPolicy,
     sleep: Sleep = asyncio.sleep,
+    notifier: FailureNotifier | None = None,
 ) -> ExecutionStatus | None:
     """Run the steps of ``request`` not yet succeeded, in order, recording each before the next.
 
@@ -156,6 +171,8 @@ async def run_execution(
             await store.finish(request.tenant_id, request.execution_id, "failed", error)
             await _dead_letter(request, error, dead_letters)
             await store.mark_dead_lettered(request.tenant_id, request.execution_id)
+            if notifier is not None:
+                await notifier.notify_failure(request, error)
             return "failed"
     await store.finish(request.tenant_id, request.execution_id, "succeeded", None)
     return "succeeded"

@@ -1,19 +1,53 @@
-"""Ingest's handlers: one per request or record kind. They decide; the sink does the I/O."""
+"""Ingest's handlers: one per request or record kind. They decide; the sink and store do the I/O.
+
+Every intake path — ``POST /v1/events``, ``POST /v1/webhooks/{source}/{tenant}`` and
+``events.inbound`` — ends in ``accept``: parse with the source's adapter, record notices, drop
+what was already published, publish the rest and wait for the broker's acks, and only then
+remember the ids as published (so a publish that failed leaves the vendor's retry free to
+publish again).
+"""
 
 from __future__ import annotations
 
-import json
+import base64
+import logging
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from services.ingest.domain import (
-    SUPPORTED_INBOUND_FORMATS,
-    Problem,
-    Rejected,
-    normalize_batch,
-    normalize_native,
-)
+from prometheus_client import Counter
+
+from services.ingest import sources
+from services.ingest.domain import Problem, Rejected
+from services.ingest.sources import Intake, Notice
+from services.ingest.sources.base import Reply, parse_json
 from shared.contracts import CloudEvent, EventDeadLetter
+from shared.contracts.envelope import TENANT_ID_PATTERN
+
+log = logging.getLogger(__name__)
+
+EVENTS_IN = Counter(
+    "ingest_events_in_total",
+    "Envelopes accepted from a source, by source and type.",
+    ["source", "type"],
+)
+REJECTED = Counter(
+    "ingest_rejected_total", "Inputs refused, by source format and reason.", ["source", "reason"]
+)
+DEDUP_HITS = Counter(
+    "ingest_dedup_hits_total",
+    "Envelopes not published again because the same source event was published already.",
+    ["source"],
+)
+NOTICES = Counter(
+    "ingest_notices_total", "Inputs recorded that are not events (SNS confirmations).", ["code"]
+)
+
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+_SECRET_HEADERS = frozenset(
+    {"authorization", "cookie", "x-hubspot-signature", "x-hubspot-signature-v3"}
+)
 
 
 class EventSink(Protocol):
@@ -24,58 +58,201 @@ class EventSink(Protocol):
         """Return once the broker acknowledged the dead letter."""
 
 
-async def accept_http_events(
-    sink: EventSink, body: object, *, tenant_id: str, max_events: int
-) -> list[CloudEvent]:
-    """POST /v1/events: validate all, publish all, return them; raises ``Rejected``."""
-    events = normalize_batch(body, tenant_id=tenant_id, max_events=max_events)
-    await sink.publish(events)
-    return events
+class PublishedEvents(Protocol):
+    """Which envelope ids were published already, within the dedup window."""
+
+    async def published(self, tenant_id: str, event_ids: Sequence[str]) -> set[str]:
+        """The ids among ``event_ids`` published for the tenant within the window."""
+
+    async def remember(self, tenant_id: str, event_ids: Sequence[str]) -> None:
+        """Record ``event_ids`` as published now (called only after the broker's acks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What an input yielded: every envelope, those published now, and how to answer."""
+
+    events: list[CloudEvent]
+    published: list[CloudEvent]
+    notices: list[Notice]
+    reply: Reply
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.events) - len(self.published)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "accepted": len(self.events),
+            "published": len(self.published),
+            "duplicates": self.duplicates,
+            "events": [{"id": e.id, "type": e.type} for e in self.events],
+            "notices": [{"code": n.code, "message": n.message} for n in self.notices],
+        }
+
+
+async def accept(
+    sink: EventSink,
+    store: PublishedEvents,
+    *,
+    source: str,
+    raw: bytes,
+    tenant_id: str,
+    max_events: int,
+    headers: Mapping[str, str] | None = None,
+) -> Accepted:
+    """Parse ``raw`` as ``source``'s format and publish what is new; raises ``Rejected``.
+
+    Returns only after the broker acknowledged every envelope and notice. Duplicates in flight
+    at the same moment may both be published: they carry the same id, which yields the same
+    execution downstream.
+    """
+    try:
+        intake: Intake = sources.read(source, raw, tenant_id=tenant_id, max_events=max_events)
+    except Rejected as rejected:
+        REJECTED.labels(source, rejected.code).inc()
+        raise
+    for notice in intake.notices:
+        await sink.dead_letter(
+            _letter(
+                raw, headers or {}, source, tenant_id, notice.code, notice.message, notice.details
+            ),
+            key=None,
+        )
+        NOTICES.labels(notice.code).inc()
+        log.warning(
+            "input recorded, not an event",
+            extra={"source": source, "tenant": tenant_id, "code": notice.code, **notice.details},
+        )
+    unique = list({event.id: event for event in intake.events}.values())
+    seen = await store.published(tenant_id, [e.id for e in unique]) if unique else set()
+    fresh = [event for event in unique if event.id not in seen]
+    if fresh:
+        await sink.publish(fresh)
+        await store.remember(tenant_id, [e.id for e in fresh])
+    for event in fresh:
+        EVENTS_IN.labels(event.source, event.type).inc()
+    if len(intake.events) > len(fresh):
+        DEDUP_HITS.labels(source).inc(len(intake.events) - len(fresh))
+    return Accepted(intake.events, fresh, intake.notices, intake.reply)
 
 
 async def accept_inbound_record(
-    sink: EventSink, value: bytes | None, key: bytes | None, headers: Mapping[str, str]
-) -> CloudEvent | None:
-    """One record of ``events.inbound``: publish its event, or dead-letter it with the reason."""
+    sink: EventSink,
+    store: PublishedEvents,
+    value: bytes | None,
+    key: bytes | None,
+    headers: Mapping[str, str],
+    *,
+    max_events: int,
+) -> Accepted | None:
+    """One record of ``events.inbound``: publish its events, or dead-letter it with the reason.
+
+    Headers: ``source`` (the format, default ``native``) and ``tenant`` (native events may
+    name their tenant in ``tenantId`` instead).
+    """
     source = headers.get("source", "native")
     tenant = headers.get("tenant")
     try:
-        if source not in SUPPORTED_INBOUND_FORMATS:
-            raise Rejected(
-                "unsupported_source",
-                f"source format {source!r} is not supported",
-                [Problem("header:source", f"one of {sorted(SUPPORTED_INBOUND_FORMATS)}")],
-            )
-        if value is None:
-            raise Rejected("invalid_event", "the record has no value", [Problem("$", "empty")])
-        try:
-            body = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise Rejected(
-                "invalid_json", f"the value is not JSON: {error}", [Problem("$", str(error))]
-            ) from None
-        if tenant is None and isinstance(body, dict):
-            candidate = body.get("tenantId", body.get("tenantid"))
-            tenant = candidate if isinstance(candidate, str) else None
-        if tenant is None:
-            raise Rejected(
-                "missing_tenant",
-                "no tenant: set the 'tenant' header or 'tenantId' in the event",
-                [Problem("header:tenant", "required")],
-            )
-        event = normalize_native(body, tenant_id=tenant)
+        tenant = _inbound_tenant(source, tenant, value)
     except Rejected as rejected:
-        letter = EventDeadLetter(
-            received=(value or b"").decode("utf-8", errors="replace"),
-            source=source,
-            tenant=tenant,
-            error={
-                "code": rejected.code,
-                "message": rejected.message,
-                "details": [problem.as_dict() for problem in rejected.problems],
-            },
-        )
-        await sink.dead_letter(letter, key)
+        REJECTED.labels(source if sources.is_source(source) else "unknown", rejected.code).inc()
+        await sink.dead_letter(_rejection_letter(value, headers, source, tenant, rejected), key)
         return None
-    await sink.publish([event])
-    return event
+    assert value is not None
+    try:
+        return await accept(
+            sink,
+            store,
+            source=source,
+            raw=value,
+            tenant_id=tenant,
+            max_events=max_events,
+            headers=headers,
+        )
+    except Rejected as rejected:
+        await sink.dead_letter(_rejection_letter(value, headers, source, tenant, rejected), key)
+        return None
+
+
+def _inbound_tenant(source: str, tenant: str | None, value: bytes | None) -> str:
+    """The record's tenant, or ``Rejected`` when the record cannot be attributed to one."""
+    if not sources.is_source(source):
+        raise Rejected(
+            "unsupported_source",
+            f"source format {source!r} is not supported",
+            [Problem("header:source", f"one of {sorted(sources.ADAPTERS)}")],
+        )
+    if value is None:
+        raise Rejected("invalid_event", "the record has no value", [Problem("$", "empty")])
+    if tenant is None and source == "native":
+        tenant = _native_tenant(value)
+    if tenant is None:
+        raise Rejected(
+            "missing_tenant",
+            "no tenant: set the 'tenant' header (or, for native events, 'tenantId')",
+            [Problem("header:tenant", "required")],
+        )
+    if not _TENANT_ID.match(tenant):
+        raise Rejected(
+            "invalid_tenant",
+            "the tenant header is not a tenant id",
+            [Problem("header:tenant", f"must match {TENANT_ID_PATTERN}")],
+        )
+    return tenant
+
+
+def _rejection_letter(
+    value: bytes | None,
+    headers: Mapping[str, str],
+    source: str,
+    tenant: str | None,
+    rejected: Rejected,
+) -> EventDeadLetter:
+    return _letter(
+        value or b"",
+        headers,
+        source,
+        tenant,
+        rejected.code,
+        rejected.message,
+        problems=rejected.problems,
+    )
+
+
+def _native_tenant(value: bytes) -> str | None:
+    try:
+        body = parse_json(value)
+    except Rejected:
+        return None
+    candidate = body.get("tenantId", body.get("tenantid")) if isinstance(body, dict) else None
+    return candidate if isinstance(candidate, str) else None
+
+
+def _letter(
+    raw: bytes,
+    headers: Mapping[str, str],
+    source: str,
+    tenant: str | None,
+    code: str,
+    message: str,
+    details: Mapping[str, str] | None = None,
+    problems: Sequence[Problem] = (),
+) -> EventDeadLetter:
+    try:
+        received, exact = raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        received, exact = raw.decode("utf-8", "replace"), base64.b64encode(raw).decode()
+    return EventDeadLetter(
+        received=received,
+        received_base64=exact,
+        headers={k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS},
+        source=source,
+        tenant=tenant,
+        error={
+            "code": code,
+            "message": message,
+            "details": [p.as_dict() for p in problems]
+            or [{"path": k, "message": v} for k, v in (details or {}).items()],
+        },
+    )

@@ -21,3 +21,19 @@ class IngestSettings(ServiceSettings):
     consumer_group: str = Field(
         default="ingest", description="consumer group reading events.inbound"
     )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description=(
+            "scheme and host senders call ingest at (e.g. https://hooks.example.com) when a proxy "
+            "sits in front; HubSpot signs that URL. Unset: the URL as the request arrived"
+        ),
+    )
+    dedup_window_hours: float = Field(
+        default=72,
+        gt=0,
+        description="how long a source event already published is recognised and not published again",
+    )
+    dedup_purge_interval_seconds: float = Field(
+        default=300, gt=0, description="how often ids older than the dedup window are removed"
+    )

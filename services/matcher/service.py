@@ -18,6 +18,7 @@ from services.matcher.settings import MatcherSettings
 from shared.clients import open_clients
 from shared.contracts import Topics
 from shared.kafka import make_consumer
+from shared.kafka.lag import export_lag
 from shared.lifecycle import Service
 
 
@@ -88,3 +89,10 @@ class MatcherService(Service):
         stack.push_async_callback(stream.stop)  # also after a start that failed half-way
         await stream.start()
         self.spawn(stream.watch(), name="events.normalized stream")
+        # faust's group is the app id: its lag is read like every other group's.
+        await export_lag(
+            self,
+            stack,
+            self.settings.kafka,
+            {self.settings.consumer_group: [self.topics.events_normalized]},
+        )

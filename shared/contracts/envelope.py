@@ -40,12 +40,20 @@ TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_DATA_DEPTH = 32
 """Nesting levels of objects and lists in an event's ``data``."""
 
+MAX_CHAIN_DEPTH = 1000
+"""The largest ``chaindepth`` an envelope may carry (the executor stops chains far earlier)."""
+
 
 class CloudEvent(BaseModel):
     """One domain event on ``events.normalized``, keyed by ``tenantid``.
 
     ``id`` is unique per source event: the same source event delivered twice has the same id,
     which is what makes execution ids deterministic.
+
+    ``chaindepth`` is a CloudEvents extension attribute the executor sets on the
+    ``workflow.triggered`` events its ``trigger_workflow`` actions publish: how many workflows
+    led to this event (1 for an event published by a workflow that an outside event triggered).
+    It is absent from every other event, and left out of the JSON when unset.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +67,9 @@ class CloudEvent(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
+    chaindepth: int | None = Field(
+        default=None, ge=0, le=MAX_CHAIN_DEPTH, exclude_if=lambda depth: depth is None
+    )
 
     @field_validator("id", "source", "subject", "data")
     @classmethod
@@ -70,11 +81,22 @@ class CloudEvent(BaseModel):
 
 
 class EventDeadLetter(BaseModel):
-    """An input ingest could not accept, on ``events.deadletter``, with the reason."""
+    """An input ingest could not accept, on ``events.deadletter``, with the reason.
+
+    Also the record of an input that is not an event but must not vanish (an SNS subscription
+    confirmation, ``error.code`` ``sns_subscription_confirmation``). ``received_base64`` holds the
+    exact bytes when they are not valid UTF-8 (``received`` is then a lossy rendering).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     received: str = Field(description="the rejected input as received (decoded as UTF-8)")
+    received_base64: str | None = Field(
+        default=None, description="the exact bytes, when they are not valid UTF-8"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="the record's or request's headers (no credentials)"
+    )
     source: str | None = None
     tenant: str | None = None
     error: dict[str, Any] = Field(description="{code, message, path}")

@@ -1,7 +1,9 @@
 """Kafka clients built from settings, the tenant partitioner, topic creation, JSON codecs.
 
 Everything here is plain aiokafka configured once: at-least-once delivery (``acks=all``,
-manual commits), idempotence off by default (see BROKER.md), and timings from ``KafkaSettings``.
+manual commits), idempotence off by default (see BROKER.md), timings and security (TLS, SASL)
+from ``KafkaSettings``. Every client of every service is built here (faust's from
+``security_options`` too), so a setting reaches each of them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +19,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
@@ -88,7 +92,9 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> A
         )
         for record in records
     ]
-    return _all_acknowledged(pending)
+    # A task, not a bare coroutine: a caller that never awaits it (an event whose partition was
+    # revoked while its requests were in flight) leaves nothing unawaited behind.
+    return asyncio.ensure_future(_all_acknowledged(pending))
 
 
 async def _all_acknowledged(pending: Sequence[Awaitable[Any]]) -> None:
@@ -103,6 +109,44 @@ async def publish_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -
     await (await send_all(producer, records))
 
 
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context of the SSL and SASL_SSL protocols (None for the plaintext ones)."""
+    if not settings.uses_tls:
+        return None
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=settings.ssl_cafile,
+        certfile=settings.ssl_certfile,
+        keyfile=settings.ssl_keyfile,
+    )
+    context.check_hostname = settings.ssl_check_hostname
+    return context
+
+
+def security_options(settings: KafkaSettings) -> dict[str, Any]:
+    """The security arguments every aiokafka client (producer, consumer, admin) takes."""
+    options: dict[str, Any] = {
+        "security_protocol": settings.security_protocol,
+        "ssl_context": tls_context(settings),
+    }
+    if settings.uses_sasl:
+        options |= {
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password.get_secret_value(),
+        }
+    return options
+
+
+def make_admin(settings: KafkaSettings, *, client_id: str = "admin") -> AIOKafkaAdminClient:
+    """An admin client (topics, consumer group offsets); start it before use."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+        **security_options(settings),
+    )
+
+
 def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
     """A producer that waits for every in-sync replica (``acks=all``)."""
     return AIOKafkaProducer(
@@ -113,6 +157,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProduce
         partitioner=tenant_partitioner,
         request_timeout_ms=settings.request_timeout_ms,
         linger_ms=1,
+        **security_options(settings),
     )
 
 
@@ -136,6 +181,7 @@ def make_consumer(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         request_timeout_ms=settings.request_timeout_ms,
         max_poll_records=max_poll_records,
+        **security_options(settings),
     )
 
 
@@ -146,10 +192,7 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
     same topic; that is fine.
     """
     wanted = sorted(set(names))
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -169,20 +212,22 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
 
 async def topic_is_empty(settings: KafkaSettings, topic: str) -> bool:
     """Whether no record was ever written to ``topic`` (every partition's end offset is 0)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
+    consumer = make_consumer(settings, group_id=None, client_id="topic-probe")
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        ends = await consumer.end_offsets(await partitions_of(consumer, topic))
         return all(offset == 0 for offset in ends.values())
     finally:
         await consumer.stop()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic`` (an empty list when it does not exist)."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, number) for number in sorted(partitions)]
 
 
 async def kafka_reachable(producer: AIOKafkaProducer) -> bool:

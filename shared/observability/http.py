@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,11 @@ HTTP_REQUEST_SECONDS = Histogram(
     "HTTP request latency by route.",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+SERVICE_READY = Gauge(
+    "service_ready",
+    "1 when the service is ready (what /readyz answers, evaluated at each scrape), else 0.",
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -122,6 +127,8 @@ class HttpServer:
         return web.json_response({"status": "not ready"}, status=503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        # Readiness is a fact of the moment of the scrape, like /readyz's answer.
+        SERVICE_READY.set(1 if await self._check_ready() else 0)
         response = web.Response(body=generate_latest())
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
 import asyncpg
 
-from shared.settings import PostgresSettings
+from shared.settings import PostgresSettings, PostgresSslMode
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,28 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+def tls_option(settings: PostgresSettings) -> PostgresSslMode | ssl.SSLContext | None:
+    """asyncpg's ``ssl`` argument from ``DB_SSLMODE`` / ``DB_SSL_ROOT_CERT``.
+
+    None leaves it to the URL's ``sslmode`` (libpq's default, ``prefer``, when it has none).
+    verify-ca and verify-full get a context of our own, so that the CA file (or, without one,
+    the system's trust store) is what the certificate is checked against; verify-ca checks the
+    chain only, verify-full the host name too. The other modes are libpq's, as asyncpg reads them.
+    """
+    mode = settings.db_sslmode
+    if mode not in ("verify-ca", "verify-full"):
+        return mode
+    cafile = str(settings.db_ssl_root_cert) if settings.db_ssl_root_cert else None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    context.check_hostname = mode == "verify-full"
+    return context
+
+
 async def create_pool(settings: PostgresSettings, *, application_name: str) -> Pool:
     """Open a pool; raises ``OSError`` (retried by the lifecycle) while the server is down."""
     return await asyncpg.create_pool(
         dsn=settings.database_url.get_secret_value(),
+        ssl=tls_option(settings),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         init=_init_connection,

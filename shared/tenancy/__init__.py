@@ -3,7 +3,9 @@
 The config API manages them; the API and ingest authenticate with keys, and ingest verifies
 inbound webhooks with the secrets. A key is shown once, when created; only its SHA-256 digest is
 stored. An inbound secret is stored as given (signatures are computed with it) and only ingest
-reads it back.
+reads it back. A tenant's time zone (an IANA name, UTC by default) is published to the other
+services through the ``tenant_settings`` view (``tenant_timezones``); the scheduler counts the
+tenant's calendar days in it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Literal, Protocol, get_args
 import asyncpg
 
 from shared.postgres import Pool, Queries, apply_migrations
+
+# Re-exported: the zone rule tenants follow (one rule, in ``shared.timezones``).
+from shared.timezones import MAX_TIMEZONE_LENGTH as MAX_TIMEZONE_LENGTH
+from shared.timezones import valid_timezone as valid_timezone
 
 Role = Literal["read-only", "read-write"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -69,9 +75,14 @@ async def authenticate(pool: Pool, raw_key: str) -> Principal | None:
     return Principal(tenant_id=row["tenant_id"], role=row["role"], key_id=row["id"])
 
 
-async def create_tenant(pool: Queryable, tenant_id: str, name: str | None = None) -> None:
-    """Create the tenant, or rename it if it exists (``pool`` may be a connection)."""
+async def create_tenant(
+    pool: Queryable, tenant_id: str, name: str | None = None, *, timezone: str | None = None
+) -> None:
+    """Create the tenant, or rename it if it exists (``pool`` may be a connection); set its time
+    zone when one is given (validate it first with ``valid_timezone``)."""
     await pool.execute(_QUERIES.upsert_tenant, tenant_id, name or tenant_id)
+    if timezone is not None:
+        await pool.execute(_QUERIES.update_tenant, tenant_id, None, timezone)
 
 
 async def create_api_key(
@@ -107,6 +118,7 @@ class Tenant:
     id: str
     name: str
     created_at: datetime
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +154,33 @@ def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
     )
 
 
+def _tenant(row: asyncpg.Record) -> Tenant:
+    return Tenant(row["id"], row["name"], row["created_at"], row["timezone"])
+
+
 async def get_tenant(db: Queryable, tenant_id: str) -> Tenant | None:
     row = await db.fetchrow(_QUERIES.get_tenant, tenant_id)
-    return Tenant(row["id"], row["name"], row["created_at"]) if row is not None else None
+    return _tenant(row) if row is not None else None
+
+
+async def update_tenant(
+    db: Queryable, tenant_id: str, *, name: str | None = None, timezone: str | None = None
+) -> Tenant | None:
+    """Rename the tenant and/or set its time zone (None leaves a field as it is); None if there
+    is no such tenant."""
+    row = await db.fetchrow(_QUERIES.update_tenant, tenant_id, name, timezone)
+    return _tenant(row) if row is not None else None
+
+
+async def tenant_timezones(db: Queryable) -> dict[str, str]:
+    """Every tenant's IANA time zone, read through the published ``tenant_settings`` view."""
+    return {row["tenant_id"]: row["timezone"] for row in await db.fetch(_QUERIES.tenant_timezones)}
+
+
+async def tenant_timezone(db: Queryable, tenant_id: str) -> str | None:
+    """The tenant's IANA time zone (``tenant_settings``); None if there is no such tenant."""
+    row = await db.fetchrow(_QUERIES.tenant_timezone, tenant_id)
+    return str(row["timezone"]) if row is not None else None
 
 
 async def issue_api_key(

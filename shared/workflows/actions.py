@@ -62,6 +62,11 @@ _RECORD_ID = re.compile(r"[A-Za-z0-9_-]+")
 _DURATION = re.compile(r"(\d{1,9})\s*(second|minute|hour|day|week)s?", re.IGNORECASE)
 
 
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` is one plain e-mail address: no display name, no line breaks."""
+    return len(text) <= MAX_EMAIL_LENGTH and _EMAIL.fullmatch(text) is not None
+
+
 def _literal_or_template(pattern: re.Pattern[str], what: str) -> Any:
     """A validator: ``text`` matches ``pattern``, or is a template (rendered when the action runs)."""
 

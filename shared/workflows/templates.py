@@ -20,7 +20,13 @@ evaluated by Python. A template is checked when its workflow is saved (``validat
 raises ``TemplateError`` saying what and where); ``render`` accepts any string and never raises
 on data — a tag that is not valid renders as the literal text it is.
 
-Output is not escaped: each channel (Slack, e-mail, Teams) escapes for its own format.
+Output is not escaped unless the caller asks: ``render(..., escape=...)`` escapes what the data
+puts in (never the template's own text), so a Slack message escapes ``&``, ``<`` and ``>`` in
+a customer's name while keeping the author's own ``<https://…|links>``, and an HTML e-mail body
+escapes data as HTML (``shared.workflows.rendering`` holds the escapes per channel).
+
+A template that is exactly one variable (``"{{value}}"``) can also be rendered to the value
+itself instead of its text (``single_variable``): a CRM mapping sends ``150000``, the number.
 
 Date math uses the standard library (``zoneinfo``, ``calendar``) rather than python-dateutil:
 days, weeks and month or quarter ends are all it needs, and dateutil is not a declared
@@ -32,7 +38,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -451,11 +457,18 @@ def _text_of(value: Any) -> str:  # noqa: PLR0911 - one return per kind of JSON 
     return str(value)
 
 
+Escape = Callable[[str], str]
+"""Turns text taken from data into text safe in a channel's format."""
+
+
 class _Renderer:
-    def __init__(self, data: Mapping[str, Any], now: datetime, tz: str) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], now: datetime, tz: str, escape: Escape | None
+    ) -> None:
         self.data = data
         self.now = now
         self.tz = tz
+        self.escape = escape
         self.parts: list[str] = []
         self.length = 0
         self.truncated = False
@@ -483,7 +496,8 @@ class _Renderer:
                 self.emit(node.text)
             elif isinstance(node, _Variable):
                 value = self.lookup(node.path)
-                self.emit("" if value is MISSING else _text_of(value))
+                shown = "" if value is MISSING else _text_of(value)
+                self.emit(self.escape(shown) if self.escape is not None else shown)
             elif isinstance(node, _DateValue):
                 self.emit(_text_of(resolve_date(node.expression, self.now, self.tz)))
             else:
@@ -492,14 +506,34 @@ class _Renderer:
                 self.nodes(node.then if holds else node.otherwise or [])
 
 
-def render(template: str, data: Mapping[str, Any], now: datetime, tz: str = "UTC") -> Rendered:
+def render(
+    template: str,
+    data: Mapping[str, Any],
+    now: datetime,
+    tz: str = "UTC",
+    *,
+    escape: Escape | None = None,
+) -> Rendered:
     """``template`` filled in from ``data`` (an event's data) at instant ``now`` in zone ``tz``.
 
     Never raises on data: missing values render as nothing and are listed in ``missing``, and a
-    template that ``validate_template`` would refuse renders its invalid parts literally. Raises
-    ``DateExpressionError`` only for an unknown ``tz``.
+    template that ``validate_template`` would refuse renders its invalid parts literally. With
+    ``escape``, every value taken from ``data`` is escaped (the template's own text is not).
+    Raises ``DateExpressionError`` only for an unknown ``tz``.
     """
     _zone(tz)
-    renderer = _Renderer(data, now, tz)
+    renderer = _Renderer(data, now, tz, escape)
     renderer.nodes(_Parser(template, strict=False).parse())
     return Rendered("".join(renderer.parts), list(renderer.missing), renderer.truncated)
+
+
+def single_variable(template: str) -> str | None:
+    """The data path of a template that is exactly one variable tag (``"{{value}}"``, spaces
+    inside the braces allowed), or None: for any other text, a date keyword included."""
+    match = _TAG.fullmatch(template)
+    if match is None:
+        return None
+    content = match.group(1).strip()
+    if is_date_expression(content) or not is_field_path(content):
+        return None
+    return content

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,8 +21,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import tenancy
+from shared.contracts import Topics
 from shared.postgres import Pool
 from shared.testing import free_port
 from tests.conftest import FAST_KAFKA
@@ -179,3 +182,50 @@ async def webhook_sink() -> AsyncIterator[WebhookSink]:
 async def api_key(pool: Pool, tenant_id: str) -> str:
     await tenancy.create_tenant(pool, tenant_id)
     return await tenancy.create_api_key(pool, tenant_id)
+
+
+async def call(method: str, url: str, key: str, body: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
+            method, url, json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def metric(stack: Stack, service: str, name: str) -> float:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(stack.url(service, "/metrics")) as response,
+    ):
+        text = await response.text()
+    values = [
+        float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    ]
+    return sum(values)
+
+
+async def changelog_size(stack: Stack) -> int:
+    topic = Topics(stack.env["TOPIC_PREFIX"]).workflows_changelog
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_until_the_matcher_knows(stack: Stack, pool: Pool, workflow: dict[str, Any]) -> None:
+    """Until the workflow's changelog record is published and the matcher applied every record."""
+    async with asyncio.timeout(30):
+        while await pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE key = $1", f"{workflow['tenantId']}/{workflow['id']}"
+        ):
+            await asyncio.sleep(0.05)
+        while await metric(
+            stack, "matcher", "matcher_changelog_records_applied_total"
+        ) < await changelog_size(stack):
+            await asyncio.sleep(0.1)

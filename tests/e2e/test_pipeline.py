@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 from typing import Any
 
-import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from standardwebhooks import Webhook
 
-from shared.contracts import Topics
 from shared.postgres import Pool
-from tests.e2e.conftest import SIGNING_SECRET, Stack, WebhookSink
+from tests.e2e.conftest import (
+    SIGNING_SECRET,
+    Stack,
+    WebhookSink,
+    call,
+    wait_until_the_matcher_knows,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,40 +27,6 @@ async def running(stack: Stack) -> Stack:
         stack.start(service)
     await stack.wait_ready(within=90)
     return stack
-
-
-async def call(method: str, url: str, key: str, body: Any) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(
-            method, url, json=body, headers={"Authorization": f"Bearer {key}"}
-        ) as response,
-    ):
-        return response.status, await response.json()
-
-
-async def metric(stack: Stack, service: str, name: str) -> float:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(stack.url(service, "/metrics")) as response,
-    ):
-        text = await response.text()
-    values = [
-        float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
-    ]
-    return sum(values)
-
-
-async def changelog_size(stack: Stack) -> int:
-    topic = Topics(stack.env["TOPIC_PREFIX"]).workflows_changelog
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
 
 
 async def create_active_workflow(stack: Stack, pool: Pool, key: str, url: str) -> dict[str, Any]:
@@ -75,15 +43,7 @@ async def create_active_workflow(stack: Stack, pool: Pool, key: str, url: str) -
         },
     )
     assert status == 201, workflow
-    async with asyncio.timeout(30):
-        while await pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE key = $1", f"{workflow['tenantId']}/{workflow['id']}"
-        ):
-            await asyncio.sleep(0.05)
-        while await metric(
-            stack, "matcher", "matcher_changelog_records_applied_total"
-        ) < await changelog_size(stack):
-            await asyncio.sleep(0.1)
+    await wait_until_the_matcher_knows(stack, pool, workflow)
     return workflow
 
 

@@ -1,4 +1,4 @@
-"""Executions and their step logs as the API shows them (the executor writes them)."""
+"""Executions and their step logs as the API shows them (the executor writes and publishes them)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class StepRecord:
     error: Any
     started_at: datetime
     finished_at: datetime
+    result: Any = None
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class StepRecord:
             "request": self.request,
             "responseStatus": self.response_status,
             "error": self.error,
+            "result": self.result or {},
             "startedAt": self.started_at.isoformat(),
             "finishedAt": self.finished_at.isoformat(),
         }

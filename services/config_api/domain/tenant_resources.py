@@ -1,4 +1,5 @@
-"""A tenant's named email templates (with the seed's examples) and its inbound secrets' inputs."""
+"""A tenant's settings, its named email templates (with the seed's examples) and its inbound
+secrets' inputs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.config_api.domain.inputs import Conflict, InvalidInput, validation_details
+from shared.timezones import MAX_TIMEZONE_LENGTH, valid_timezone
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -22,9 +24,14 @@ class NameTaken(Conflict):
 
 
 class EmailTemplateInput(BaseModel):
-    """A named email template; ``subject`` and ``body`` use the workflow template syntax."""
+    """A named email template; ``subject``, ``body`` and ``htmlBody`` use the workflow template
+    syntax. ``body`` is the plain-text body; ``htmlBody`` the HTML one, where the data is
+    HTML-escaped when rendered. Without ``htmlBody`` the e-mail's HTML part is the text body,
+    escaped, its line breaks kept: every message has both parts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_alias=True, serialize_by_alias=True
+    )
 
     name: str = Field(
         pattern=TEMPLATE_NAME_PATTERN,
@@ -33,7 +40,14 @@ class EmailTemplateInput(BaseModel):
     )
     # One header line: CR or LF would let a subject inject headers into the message.
     subject: str = Field(min_length=1, max_length=998, pattern=r"^[^\r\n]*$")
-    body: str = Field(min_length=1, max_length=100_000)
+    body: str = Field(min_length=1, max_length=100_000, description="the plain-text body")
+    html_body: str | None = Field(
+        default=None,
+        alias="htmlBody",
+        min_length=1,
+        max_length=200_000,
+        description="the HTML body; null: the text body, as HTML",
+    )
 
 
 def parse_template(body: object) -> EmailTemplateInput:
@@ -111,6 +125,14 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
             "Standard deal processing applies.\n"
             "{{/if}}\n"
         ),
+        htmlBody=(
+            "<h1>Big win: {{customerName}}</h1>\n"
+            "<p><strong>{{customerName}}</strong> accepted {{offerName}} for {{productName}} on "
+            "{{marketplace}}.</p>\n"
+            "<p>Value: <strong>${{value}}</strong> over {{duration}} months.</p>\n"
+            "{{#if value > 100000}}<p>This is a high-value deal requiring executive approval.</p>"
+            "{{else}}<p>Standard deal processing applies.</p>{{/if}}\n"
+        ),
     ),
     EmailTemplateInput(
         name="renewal-reminder-internal",
@@ -120,6 +142,13 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
             "{{contractEndDate}} ({{daysUntilExpiry}} days from now).\n\n"
             "A renewal task and a draft renewal offer have been created. Please reach out to the "
             "customer this week.\n"
+        ),
+        htmlBody=(
+            "<p>The contract <strong>{{contractId}}</strong> with {{customerName}} for "
+            "{{productName}} ends on <strong>{{contractEndDate}}</strong> ({{daysUntilExpiry}} "
+            "days from now).</p>\n"
+            "<p>A renewal task and a draft renewal offer have been created. Please reach out to "
+            "the customer this week.</p>\n"
         ),
     ),
     EmailTemplateInput(
@@ -131,6 +160,12 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
             "success team will contact you shortly to schedule a kickoff call.\n\n"
             "Welcome aboard!\n"
         ),
+        htmlBody=(
+            "<p>Hello {{customerName}},</p>\n"
+            "<p>Thank you for subscribing to <strong>{{productName}}</strong> through "
+            "{{marketplace}}. Your customer success team will contact you shortly to schedule a "
+            "kickoff call.</p>\n<p>Welcome aboard!</p>\n"
+        ),
     ),
     EmailTemplateInput(
         name="welcome",
@@ -139,6 +174,11 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
             "Hello {{customerName}},\n\n"
             "Welcome! Everything you need to get started with {{productName}} is in your "
             "account.\n"
+        ),
+        htmlBody=(
+            "<p>Hello {{customerName}},</p>\n"
+            "<p>Welcome! Everything you need to get started with {{productName}} is in your "
+            "account.</p>\n"
         ),
     ),
     EmailTemplateInput(
@@ -149,6 +189,48 @@ EXAMPLE_TEMPLATES: tuple[EmailTemplateInput, ...] = (
             "A couple of days ago you started with {{productName}}. Is everything working as "
             "expected? Just reply to this email if anything is unclear.\n"
         ),
+        htmlBody=(
+            "<p>Hello {{customerName}},</p>\n"
+            "<p>A couple of days ago you started with {{productName}}. Is everything working as "
+            "expected? Just reply to this email if anything is unclear.</p>\n"
+        ),
     ),
 )
 """The template names seed 000 uses, installed as editable examples for a tenant."""
+
+
+class TenantPatch(BaseModel):
+    """``PUT /api/tenant``: the tenant's display name and/or time zone (absent: unchanged).
+
+    The time zone is an IANA name (``Europe/Paris``); the tenant's calendar days (contract
+    reminders, daily summaries) are counted in it. UTC until set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(
+        default=None, max_length=MAX_TIMEZONE_LENGTH, examples=["Europe/Paris"]
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        return None if value is None else valid_timezone(value)
+
+
+TENANT_READ_ONLY_FIELDS = frozenset({"id", "createdAt"})
+
+
+def parse_tenant_patch(body: object) -> TenantPatch:
+    """The patch in ``body``; server fields (``id``, ``createdAt``) are ignored, so a GET can be
+    sent back."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput(
+            "the body must be a JSON object", [{"path": "$", "message": "expected an object"}]
+        )
+    fields = {k: v for k, v in body.items() if k not in TENANT_READ_ONLY_FIELDS}
+    try:
+        return TenantPatch.model_validate(fields)
+    except ValidationError as error:
+        raise InvalidInput("the tenant settings are invalid", validation_details(error)) from None

@@ -6,19 +6,27 @@ transactions their docstrings promise.
 
 from services.config_api.handlers.audit import AuditReader, list_audit
 from services.config_api.handlers.executions import ExecutionReader, get_execution, list_executions
+from services.config_api.handlers.records import (
+    ProductRecordReader,
+    get_product_record,
+    list_product_records,
+)
 from services.config_api.handlers.tenant_resources import (
     EmailTemplateRepository,
     InboundSecretRepository,
+    TenantRepository,
     create_template,
     delete_inbound_secret,
     delete_template,
     get_inbound_secret,
     get_template,
+    get_tenant,
     inbound_source,
     list_inbound_secrets,
     list_templates,
     set_inbound_secret,
     update_template,
+    update_tenant,
 )
 from services.config_api.handlers.workflows import (
     WORKFLOW_STATUSES,
@@ -41,6 +49,8 @@ __all__ = [
     "EmailTemplateRepository",
     "ExecutionReader",
     "InboundSecretRepository",
+    "ProductRecordReader",
+    "TenantRepository",
     "WorkflowRepository",
     "create_template",
     "create_workflow",
@@ -50,13 +60,16 @@ __all__ = [
     "duplicate_workflow",
     "get_execution",
     "get_inbound_secret",
+    "get_product_record",
     "get_template",
+    "get_tenant",
     "get_version",
     "get_workflow",
     "inbound_source",
     "list_audit",
     "list_executions",
     "list_inbound_secrets",
+    "list_product_records",
     "list_templates",
     "list_versions",
     "list_workflows",
@@ -64,5 +77,6 @@ __all__ = [
     "set_inbound_secret",
     "test_workflow",
     "update_template",
+    "update_tenant",
     "update_workflow",
 ]

@@ -1,4 +1,4 @@
-"""A tenant's named email templates and its write-only inbound secrets."""
+"""A tenant's settings, its named email templates and its write-only inbound secrets."""
 
 from __future__ import annotations
 
@@ -10,13 +10,47 @@ from services.config_api.domain import (
     EmailTemplate,
     EmailTemplateInput,
     Page,
+    TenantPatch,
     merge_template,
     new_template_id,
     parse_secret,
     parse_template,
+    parse_tenant_patch,
 )
 from services.config_api.handlers.paging import page_of
-from shared.tenancy import INBOUND_SOURCES, InboundSecretStatus, InboundSource, Principal
+from shared.tenancy import INBOUND_SOURCES, InboundSecretStatus, InboundSource, Principal, Tenant
+
+
+class TenantRepository(Protocol):
+    """The caller's own tenant; changes are audited in their transaction."""
+
+    async def get(self, tenant_id: str) -> Tenant | None: ...
+
+    async def update(self, tenant_id: str, patch: TenantPatch, *, actor: str) -> Tenant | None:
+        """Apply ``patch`` (None fields unchanged); None if the tenant is gone."""
+
+
+def tenant_view(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "createdAt": tenant.created_at.isoformat(),
+    }
+
+
+async def get_tenant(tenants: TenantRepository, principal: Principal) -> dict[str, Any] | None:
+    tenant = await tenants.get(principal.tenant_id)
+    return tenant_view(tenant) if tenant is not None else None
+
+
+async def update_tenant(
+    tenants: TenantRepository, principal: Principal, body: object
+) -> dict[str, Any] | None:
+    """Partial update of the tenant's ``name`` and ``timezone`` (an IANA zone)."""
+    patch = parse_tenant_patch(body)
+    tenant = await tenants.update(principal.tenant_id, patch, actor=principal.actor)
+    return tenant_view(tenant) if tenant is not None else None
 
 
 class EmailTemplateRepository(Protocol):

@@ -7,14 +7,18 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.config_api.domain import (
+    ChainNode,
     Cursor,
     InvalidInput,
     Page,
     PositionCursor,
     Precondition,
     Revision,
+    SavePolicy,
     VersionRecord,
     WorkflowRecord,
+    check_chain,
+    check_definition,
     dry_run,
     duplicate_definition,
     merge_patch,
@@ -76,6 +80,9 @@ class WorkflowRepository(Protocol):
     async def known(self, tenant_id: str, workflow_id: str) -> bool:
         """Whether the tenant has, or had before deleting it, this workflow."""
 
+    async def chain_graph(self, tenant_id: str) -> dict[str, ChainNode]:
+        """The tenant's active workflows that trigger others or are triggered by them."""
+
     async def versions(
         self, tenant_id: str, workflow_id: str, *, before: int | None, limit: int
     ) -> list[VersionRecord]:
@@ -98,9 +105,15 @@ class WorkflowRepository(Protocol):
 
 
 async def create_workflow(
-    repository: WorkflowRepository, principal: Principal, body: object
+    repository: WorkflowRepository,
+    principal: Principal,
+    body: object,
+    policy: SavePolicy,
 ) -> WorkflowRecord:
+    """A new workflow, version 1. Its id is new, so no other workflow can trigger it yet: it
+    cannot close a chain cycle."""
     definition = parse_definition(body)
+    check_definition(definition, policy)
     return await repository.create(
         workflow_id=new_workflow_id(),
         tenant_id=principal.tenant_id,
@@ -142,17 +155,22 @@ async def update_workflow(
     principal: Principal,
     workflow_id: str,
     body: object,
+    policy: SavePolicy,
     *,
     if_match: str | None,
 ) -> WorkflowRecord | None:
     """Merge ``body`` into the current definition (top-level keys replace) as a new version.
 
     With a ``version`` in the body or an ``If-Match`` header that is not the current version,
-    raises ``VersionConflict``. A body that changes nothing keeps the current version. None if
-    there is no such workflow.
+    raises ``VersionConflict``. A body that changes nothing keeps the current version. The new
+    version must pass ``check_definition``, and if active ``check_chain`` against the tenant's
+    other active workflows (read before the row lock: two concurrent saves could each close
+    half a cycle, which the executor's chain depth limit then stops). None if there is no such
+    workflow.
     """
     patch = parse_patch(body)
     preconditions = [p for p in (patch.precondition, parse_if_match(if_match)) if p is not None]
+    others = await repository.chain_graph(principal.tenant_id)
 
     def decide(current: WorkflowRecord) -> Revision | None:
         for precondition in preconditions:
@@ -162,6 +180,8 @@ async def update_workflow(
         )
         if stored_definition(definition) == stored_definition(current.definition):
             return None
+        check_definition(definition, policy)
+        check_chain(workflow_id, definition, others)
         return Revision(definition, change="updated")
 
     return await repository.revise(principal.tenant_id, workflow_id, decide, actor=principal.actor)
@@ -230,6 +250,7 @@ async def restore_version(
     principal: Principal,
     workflow_id: str,
     number: int,
+    policy: SavePolicy,
     *,
     if_match: str | None,
 ) -> WorkflowRecord | None:
@@ -249,10 +270,13 @@ async def restore_version(
             invalid.details,
         ) from None
     precondition = parse_if_match(if_match)
+    check_definition(definition, policy)
+    others = await repository.chain_graph(principal.tenant_id)
 
     def decide(current: WorkflowRecord) -> Revision:
         if precondition is not None:
             precondition.check(current.version)
+        check_chain(workflow_id, definition, others)
         return Revision(definition, change="restored", restored_from=number)
 
     return await repository.revise(principal.tenant_id, workflow_id, decide, actor=principal.actor)

@@ -54,6 +54,21 @@ WHERE tenant_id = $1
 ORDER BY created_at, id
 LIMIT $6;
 
+-- name: chain_graph
+-- The tenant's active workflows that can take part in a chain: triggered by workflow.triggered,
+-- or triggering others; with the workflow ids their trigger_workflow actions name.
+SELECT w.id, w.trigger,
+       COALESCE(
+           (SELECT array_agg(a->>'workflowId')
+            FROM jsonb_array_elements(w.definition->'actions') a
+            WHERE a->>'type' = 'trigger_workflow'),
+           '{}'
+       ) AS targets
+FROM workflows w
+WHERE w.tenant_id = $1 AND w.status = 'active'
+  AND (w.trigger = 'workflow.triggered'
+       OR w.definition->'actions' @> '[{"type": "trigger_workflow"}]');
+
 -- name: lock_outbox_relay
 SELECT pg_try_advisory_xact_lock($1);
 
@@ -93,14 +108,14 @@ ORDER BY id DESC
 LIMIT $5;
 
 -- name: insert_template
-INSERT INTO email_templates (id, tenant_id, name, subject, body, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO email_templates (id, tenant_id, name, subject, body, html_body, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;
 
 -- name: insert_template_unless_named
 -- Installing the examples: a tenant's own template of the same name wins.
-INSERT INTO email_templates (id, tenant_id, name, subject, body, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO email_templates (id, tenant_id, name, subject, body, html_body, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (tenant_id, name) DO NOTHING
 RETURNING *;
 
@@ -117,22 +132,22 @@ ORDER BY created_at, id
 LIMIT $4;
 
 -- name: update_template
-UPDATE email_templates SET name = $3, subject = $4, body = $5, updated_at = now()
+UPDATE email_templates SET name = $3, subject = $4, body = $5, html_body = $6, updated_at = now()
 WHERE tenant_id = $1 AND id = $2
 RETURNING *;
 
 -- name: delete_template
 DELETE FROM email_templates WHERE tenant_id = $1 AND id = $2 RETURNING *;
 
--- Execution history: a read-only view of the executor's tables (executions, execution_steps;
--- owned by services/executor/sql/migrations/001_executions.sql). The config API never writes
--- them. Until the executor has created them they do not exist, and history is empty.
+-- Execution history, read-only, through the views the executor publishes (executor_published;
+-- services/executor/sql/migrations/006_published_views.sql). The config API never reads the
+-- executor's tables. Until the executor has migrated the views do not exist: the API answers 503.
 
 -- name: list_executions
 -- Newest first; ($4, $5), when not null, is where the previous page ended.
 SELECT id, workflow_id, workflow_version, trigger_type, event, status, error, created_at,
        finished_at, deadlettered_at
-FROM executions
+FROM executor_published.executions
 WHERE tenant_id = $1 AND workflow_id = $2
   AND ($3::text IS NULL OR status = $3)
   AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
@@ -142,12 +157,148 @@ LIMIT $6;
 -- name: get_execution
 SELECT id, workflow_id, workflow_version, trigger_type, event, status, error, created_at,
        finished_at, deadlettered_at
-FROM executions
+FROM executor_published.executions
 WHERE tenant_id = $1 AND id = $2;
 
 -- name: list_execution_steps
 SELECT step_index, action_type, status, attempts, request, response_status, error, started_at,
-       finished_at
-FROM execution_steps
+       finished_at, result
+FROM executor_published.execution_steps
 WHERE tenant_id = $1 AND execution_id = $2
 ORDER BY step_index;
+
+-- The product's records, read-only, through the views the executor publishes
+-- (services/executor/sql/migrations/006_published_views.sql). Lists are newest first; each
+-- filter applies when its parameter is not null; ($n, $n+1), when not null, is where the
+-- previous page ended. Until the executor has migrated, the views do not exist and these
+-- queries fail with undefined_table (the API answers 503).
+
+-- name: list_tasks
+SELECT id, workflow_id, execution_id, step_index, item_index, subject, title, description,
+       assignee, assign_to, due_date, priority, project, status, created_at
+FROM executor_published.tasks
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR assignee = $3)
+  AND ($4::text IS NULL OR priority = $4)
+  AND ($5::text IS NULL OR subject = $5)
+  AND ($6::text IS NULL OR workflow_id = $6)
+  AND ($7::text IS NULL OR execution_id = $7)
+  AND ($8::timestamptz IS NULL OR (created_at, id) < ($8, $9))
+ORDER BY created_at DESC, id DESC
+LIMIT $10;
+
+-- name: get_task
+SELECT id, workflow_id, execution_id, step_index, item_index, subject, title, description,
+       assignee, assign_to, due_date, priority, project, status, created_at
+FROM executor_published.tasks
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_activities
+SELECT id, workflow_id, execution_id, step_index, subject, activity_type, title, body,
+       created_at
+FROM executor_published.activities
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR subject = $2)
+  AND ($3::text IS NULL OR activity_type = $3)
+  AND ($4::text IS NULL OR workflow_id = $4)
+  AND ($5::text IS NULL OR execution_id = $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+ORDER BY created_at DESC, id DESC
+LIMIT $8;
+
+-- name: get_activity
+SELECT id, workflow_id, execution_id, step_index, subject, activity_type, title, body,
+       created_at
+FROM executor_published.activities
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_notifications
+SELECT id, workflow_id, execution_id, step_index, item_index, subject, recipient, title,
+       message, read_at, created_at
+FROM executor_published.notifications
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR recipient = $2)
+  AND ($3::text IS NULL OR subject = $3)
+  AND ($4::text IS NULL OR workflow_id = $4)
+  AND ($5::text IS NULL OR execution_id = $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+ORDER BY created_at DESC, id DESC
+LIMIT $8;
+
+-- name: get_notification
+SELECT id, workflow_id, execution_id, step_index, item_index, subject, recipient, title,
+       message, read_at, created_at
+FROM executor_published.notifications
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_draft_offers
+SELECT id, workflow_id, execution_id, step_index, subject, based_on, source_id, name,
+       customer_name, product_name, duration_months, discount_percent, base_value, value,
+       status, created_at
+FROM executor_published.draft_offers
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR subject = $3)
+  AND ($4::text IS NULL OR workflow_id = $4)
+  AND ($5::text IS NULL OR execution_id = $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+ORDER BY created_at DESC, id DESC
+LIMIT $8;
+
+-- name: get_draft_offer
+SELECT id, workflow_id, execution_id, step_index, subject, based_on, source_id, name,
+       customer_name, product_name, duration_months, discount_percent, base_value, value,
+       status, created_at
+FROM executor_published.draft_offers
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_assignments
+SELECT id, workflow_id, execution_id, step_index, subject, assignee, assign_to, created_at
+FROM executor_published.assignments
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR subject = $2)
+  AND ($3::text IS NULL OR assignee = $3)
+  AND ($4::text IS NULL OR workflow_id = $4)
+  AND ($5::text IS NULL OR execution_id = $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+ORDER BY created_at DESC, id DESC
+LIMIT $8;
+
+-- name: get_assignment
+SELECT id, workflow_id, execution_id, step_index, subject, assignee, assign_to, created_at
+FROM executor_published.assignments
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_tags
+SELECT id, subject, tag, workflow_id, execution_id, step_index, created_at
+FROM executor_published.tags
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR subject = $2)
+  AND ($3::text IS NULL OR tag = $3)
+  AND ($4::text IS NULL OR workflow_id = $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+ORDER BY created_at DESC, id DESC
+LIMIT $7;
+
+-- name: get_tag
+SELECT id, subject, tag, workflow_id, execution_id, step_index, created_at
+FROM executor_published.tags
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: list_records
+SELECT id, record_type, record_key, fields, created_at, updated_at, last_execution_id,
+       last_workflow_id
+FROM executor_published.records
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR record_type = $2)
+  AND ($3::text IS NULL OR record_key = $3)
+  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+ORDER BY created_at DESC, id DESC
+LIMIT $6;
+
+-- name: get_record
+SELECT id, record_type, record_key, fields, created_at, updated_at, last_execution_id,
+       last_workflow_id
+FROM executor_published.records
+WHERE tenant_id = $1 AND id = $2;

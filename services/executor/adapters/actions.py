@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from prometheus_client import Counter, Histogram
 
-from services.executor.adapters.webhook import WebhookSender
 from services.executor.domain import StepOutcome
 from services.executor.handlers import ActionRegistry, PerformAction
 from shared.contracts import ExecutionRequest
@@ -16,6 +16,11 @@ ACTIONS_PERFORMED = Counter(
     "executor_actions_total",
     "Actions performed, by action type and outcome (succeeded or failed).",
     ["action_type", "outcome"],
+)
+ACTION_ERRORS = Counter(
+    "executor_action_errors_total",
+    "Failed action attempts, by action type and error code (slack_error, not_configured, ...).",
+    ["action_type", "code"],
 )
 ACTION_SECONDS = Histogram(
     "executor_action_duration_seconds",
@@ -42,14 +47,17 @@ def measured(action_type: str, perform: PerformAction) -> PerformAction:
         finally:
             timer.observe(time.perf_counter() - started)
         ACTIONS_PERFORMED.labels(action_type, outcome.status).inc()
+        if outcome.error is not None:
+            ACTION_ERRORS.labels(action_type, outcome.error.code).inc()
         return outcome
 
     return perform_measured
 
 
-def action_registry(*, webhook: WebhookSender) -> ActionRegistry:
-    """Every action type the executor can perform; more types slot in here."""
-    performers: dict[str, PerformAction] = {"webhook": webhook.perform}
+def action_registry(performers: Mapping[str, PerformAction]) -> ActionRegistry:
+    """The registry of ``performers`` (one per action type), each measured the same way:
+    ``executor_actions_total`` by type and outcome, ``executor_action_errors_total`` by type
+    and error code, ``executor_action_duration_seconds`` by type."""
     return {
         action_type: measured(action_type, perform) for action_type, perform in performers.items()
     }

@@ -10,6 +10,7 @@ from services.executor.handlers import (
     ActionRegistry,
     DeadLetterSink,
     ExecutionStore,
+    FailureNotifier,
     accept_execution_record,
 )
 from shared.contracts import ExecutionDeadLetter, Topics
@@ -48,6 +49,7 @@ def execution_record_handler(
     actions: ActionRegistry,
     dead_letters: DeadLetterSink,
     retry: RetryPolicy,
+    notifier: FailureNotifier | None = None,
 ) -> RecordHandler:
     """The ``ConsumerLoop`` handler for ``executions.requested``: each partition's records in
     order, one execution at a time (partitions run concurrently)."""
@@ -55,7 +57,13 @@ def execution_record_handler(
     @instrumented("executions.requested")
     async def accept(value: bytes | None, key: bytes | None) -> ExecutionStatus | None:
         return await accept_execution_record(
-            value, key, store=store, actions=actions, dead_letters=dead_letters, retry=retry
+            value,
+            key,
+            store=store,
+            actions=actions,
+            dead_letters=dead_letters,
+            retry=retry,
+            notifier=notifier,
         )
 
     async def handle(_tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:

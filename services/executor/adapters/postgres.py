@@ -60,6 +60,7 @@ class PostgresExecutionStore(ExecutionStore):
             {"code": error.code, "message": error.message} if error is not None else None,
             record.started_at,
             record.finished_at,
+            dict(outcome.result),
         )
 
     async def finish(

@@ -7,15 +7,13 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 
-from services.ingest.handlers import EventSink, accept_inbound_record
+from services.ingest.handlers import EventSink, PublishedEvents, accept_inbound_record
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
 from shared.kafka import Outgoing, RecordHandler, publish_all
+from shared.observability import instrumented
 
-EVENTS_PUBLISHED = Counter(
-    "ingest_events_published_total", "Events published to events.normalized.", ["source", "type"]
-)
 EVENTS_DEADLETTERED = Counter(
-    "ingest_events_deadlettered_total", "Inputs sent to events.deadletter.", ["code"]
+    "ingest_events_deadlettered_total", "Records written to events.deadletter.", ["code"]
 )
 
 
@@ -37,8 +35,6 @@ class KafkaEventSink(EventSink):
         await publish_all(
             self._producer, (Outgoing.of(topic, event, key=event.tenantid) for event in events)
         )
-        for event in events:
-            EVENTS_PUBLISHED.labels(event.source, event.type).inc()
 
     async def dead_letter(self, letter: EventDeadLetter, key: bytes | None) -> None:
         await publish_all(
@@ -47,12 +43,18 @@ class KafkaEventSink(EventSink):
         EVENTS_DEADLETTERED.labels(str(letter.error.get("code"))).inc()
 
 
-def inbound_record_handler(sink: EventSink) -> RecordHandler:
-    """The ``ConsumerLoop`` handler for ``events.inbound``: records in order, one by one."""
+def inbound_record_handler(
+    sink: EventSink, store: PublishedEvents, *, max_events: int
+) -> RecordHandler:
+    """The ``ConsumerLoop`` handler for ``events.inbound``: records in order, one by one.
+
+    A record that cannot be accepted is dead-lettered with its reason and the partition moves on.
+    """
+    accept = instrumented("events.inbound")(accept_inbound_record)
 
     async def handle(_tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         for record in records:
             headers = {name: raw.decode("utf-8", "replace") for name, raw in record.headers or ()}
-            await accept_inbound_record(sink, record.value, record.key, headers)
+            await accept(sink, store, record.value, record.key, headers, max_events=max_events)
 
     return handle

@@ -28,8 +28,9 @@ from services.matcher.handlers import (
 from services.matcher.settings import MatcherSettings
 from shared.contracts import CloudEvent, EventDeadLetter, ExecutionRequest, Topics
 from shared.contracts.errors import validation_details
-from shared.kafka import Outgoing, decode, send_all
+from shared.kafka import Outgoing, decode, send_all, tls_context
 from shared.observability import instrumented
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,20 @@ def configure_fetch_wait(app_id: str, wait_ms: int) -> None:
         )
 
 
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """faust's form of the TLS and SASL settings every other client gets from
+    ``shared.kafka.security_options`` (faust builds its own aiokafka clients from these)."""
+    context = tls_context(kafka)
+    if kafka.uses_sasl:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            ssl_context=context,  # SASL_SSL with a context, SASL_PLAINTEXT without
+            mechanism=kafka.sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 class EventStream:
     """The faust app that turns each event of ``events.normalized`` into execution requests.
 
@@ -218,6 +233,7 @@ class EventStream:
             env={},
             broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
             broker_client_id=settings.consumer_group,
+            broker_credentials=broker_credentials(kafka),
             broker_session_timeout=kafka.session_timeout_ms / 1000,
             broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
             broker_request_timeout=kafka.request_timeout_ms / 1000,

@@ -1,86 +1,86 @@
-"""The tick loop that fires due work on an interval, and the cron job it runs."""
+"""The tick loop: runs each kind of due work when it says it is next due."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Histogram
 
-from services.scheduler.domain import Clock
-from services.scheduler.handlers import EventPublisher, ScheduleStore, fire_due_schedules
 from shared.lifecycle import BackgroundLoop, is_connection_error
-from shared.observability import instrumented
 
 log = logging.getLogger(__name__)
 
-CRON_EVENTS_FIRED = Counter(
-    "scheduler_cron_events_fired_total",
-    "schedule.cron events acknowledged by the broker (a slot re-fired after a crash counts again).",
-)
 TICK_SECONDS = Histogram(
     "scheduler_tick_duration_seconds",
-    "Time one tick took: claiming, publishing and advancing the due work.",
+    "Time one run of a job took: claiming, publishing and recording the due work.",
+    ["job"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-CRON_LATENESS_SECONDS = Histogram(
-    "scheduler_cron_lateness_seconds",
-    "How long after its scheduled time a cron slot was fired.",
-    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400),
-)
 
-TickJob = Callable[[], Awaitable[bool]]
-"""One kind of due work (cron slots now; timers and queued runs later): fire what is due and
-return whether more may be due right away (a full batch)."""
-
-
-def cron_job(
-    store: ScheduleStore, publisher: EventPublisher, clock: Clock, *, batch_size: int
-) -> TickJob:
-    fire = instrumented("scheduler.fire_due_schedules")(fire_due_schedules)
-
-    async def fire_cron_slots() -> bool:
-        firings = await fire(store, publisher, now=clock(), limit=batch_size)
-        CRON_EVENTS_FIRED.inc(len(firings))
-        for firing in firings:
-            CRON_LATENESS_SECONDS.observe(firing.lateness.total_seconds())
-        return len(firings) == batch_size
-
-    return fire_cron_slots
+TickJob = Callable[[], Awaitable[float]]
+"""One kind of due work (cron slots, timers, contract marks, summaries): fire what is due now and
+return the seconds until it should run again (0: more is due at once, a full batch)."""
 
 
 class TickLoop(BackgroundLoop):
-    """Runs every job once per tick, every ``interval`` seconds, until stopped.
+    """Runs every job when it is due, sleeping until the earliest one is, until stopped.
 
-    A job that reports a full batch is run again without waiting. A job failing because Kafka or
-    PostgreSQL is unreachable is retried next tick (its claim was rolled back, so its work is
+    Each job says when it is next due; ``run_soon`` brings one forward (a timer stored with an
+    earlier due time) and ends the sleep. A job failing because Kafka or PostgreSQL is
+    unreachable runs again after ``retry_seconds`` (its claim was rolled back, so its work is
     still due); any other failure ends the loop, and with it the service. ``stop()`` lets the
-    tick in flight finish within ``grace_seconds`` (``BackgroundLoop``).
+    run in flight finish within ``grace_seconds`` (``BackgroundLoop``).
     """
 
     def __init__(
-        self, jobs: list[TickJob], *, interval: float, grace_seconds: float = 20.0
+        self,
+        jobs: Sequence[tuple[str, TickJob]],
+        *,
+        retry_seconds: float,
+        name: str = "tick loop",
+        grace_seconds: float = 20.0,
     ) -> None:
-        super().__init__(name="tick loop", grace_seconds=grace_seconds)
-        self._jobs = jobs
-        self._interval = interval
+        super().__init__(name=name, grace_seconds=grace_seconds)
+        self._names = [job_name for job_name, _ in jobs]
+        self._jobs = [job for _, job in jobs]
+        self._retry_seconds = retry_seconds
+        self._due = [0.0] * len(self._jobs)
+        self._requested = [math.inf] * len(self._jobs)
+
+    def run_soon(self, job: TickJob, *, within: float) -> None:
+        """Run ``job`` within ``within`` seconds at the latest, even if it asked for later."""
+        index = self._jobs.index(job)
+        self._requested[index] = min(self._requested[index], time.monotonic() + max(within, 0))
+        self.wake()
+
+    def _next_run(self, index: int) -> float:
+        return min(self._due[index], self._requested[index])
 
     async def iteration(self) -> None:
-        if not await self._tick():
-            await self.pause(self._interval)
+        for index, job in enumerate(self._jobs):
+            if self._next_run(index) > time.monotonic():
+                continue
+            # A request made while the job runs must survive it: it may be for work stored since.
+            self._requested[index] = math.inf
+            self._due[index] = time.monotonic() + await self._run(index, job)
+        wait = min(self._next_run(index) for index in range(len(self._jobs))) - time.monotonic()
+        if wait > 0:
+            await self.pause(wait)
 
-    async def _tick(self) -> bool:
+    async def _run(self, index: int, job: TickJob) -> float:
         started = time.perf_counter()
-        more_due = False
         try:
-            for job in self._jobs:
-                try:
-                    more_due = await job() or more_due
-                except Exception as error:
-                    if not is_connection_error(error):
-                        raise
-                    log.warning("tick failed; retrying next tick", extra={"error": repr(error)})
+            return max(await job(), 0.0)
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            log.warning(
+                "job failed; retrying",
+                extra={"job": self._names[index], "error": repr(error)},
+            )
+            return self._retry_seconds
         finally:
-            TICK_SECONDS.observe(time.perf_counter() - started)
-        return more_due
+            TICK_SECONDS.labels(self._names[index]).observe(time.perf_counter() - started)

@@ -11,7 +11,18 @@ ON CONFLICT (key_hash) DO NOTHING
 RETURNING id;
 
 -- name: get_tenant
-SELECT id, name, created_at FROM tenants WHERE id = $1;
+SELECT id, name, timezone, created_at FROM tenants WHERE id = $1;
+
+-- name: update_tenant
+UPDATE tenants SET name = coalesce($2, name), timezone = coalesce($3, timezone) WHERE id = $1
+RETURNING id, name, timezone, created_at;
+
+-- name: tenant_timezones
+-- Through the published view (tenant_settings), as every reader outside the config API does.
+SELECT tenant_id, timezone FROM tenant_settings;
+
+-- name: tenant_timezone
+SELECT timezone FROM tenant_settings WHERE tenant_id = $1;
 
 -- name: get_api_key
 SELECT id, tenant_id, key_prefix, role, label, created_at, revoked_at FROM api_keys WHERE id = $1;

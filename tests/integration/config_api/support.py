@@ -93,3 +93,81 @@ async def changelog_of(
     finally:
         await consumer.stop()
     return changes
+
+
+async def insert_product_records(
+    pool: Pool, tenant_id: str, workflow_id: str, execution_id: str, *, subject: str = "acct-1"
+) -> dict[str, str]:
+    """One row of each product record kind, as the executor writes them (its migrations must
+    have run); returns each kind's path (``/api/tasks``) and the row's id."""
+    suffix = execution_id[-12:]
+    origin = (tenant_id, workflow_id, execution_id)
+    ids = {
+        "/api/tasks": f"task_{suffix}",
+        "/api/activities": f"act_{suffix}",
+        "/api/notifications": f"ntf_{suffix}",
+        "/api/draft-offers": f"dof_{suffix}",
+        "/api/assignments": f"asg_{suffix}",
+        "/api/tags": f"tag_{suffix}",
+        "/api/records": f"rec_{suffix}",
+    }
+    await pool.execute(
+        "INSERT INTO tasks (id, tenant_id, workflow_id, execution_id, step_index, subject, title,"
+        " assignee, assign_to, due_date, priority) VALUES ($1, $2, $3, $4, 0, $5, 'Call Globex',"
+        " 'owner@acme.test', 'account_owner', '2026-11-28', 'high')",
+        ids["/api/tasks"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO activities (id, tenant_id, workflow_id, execution_id, step_index, subject,"
+        " activity_type, title) VALUES ($1, $2, $3, $4, 1, $5, 'note', 'Deal won')",
+        ids["/api/activities"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO notifications (id, tenant_id, workflow_id, execution_id, step_index, subject,"
+        " recipient, message) VALUES ($1, $2, $3, $4, 2, $5, 'role:sales_manager', 'Won')",
+        ids["/api/notifications"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO draft_offers (id, tenant_id, workflow_id, execution_id, step_index, subject,"
+        " based_on, source_id, name, duration_months, discount_percent, base_value, value)"
+        " VALUES ($1, $2, $3, $4, 3, $5, 'current_contract', 'ctr-9', 'Renewal', 12, 10, 100, 90)",
+        ids["/api/draft-offers"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO assignments (id, tenant_id, workflow_id, execution_id, step_index, subject,"
+        " assignee, assign_to) VALUES ($1, $2, $3, $4, 4, $5, 'owner@acme.test', 'account_owner')",
+        ids["/api/assignments"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO tags (id, tenant_id, workflow_id, execution_id, step_index, subject, tag)"
+        " VALUES ($1, $2, $3, $4, 5, $5, 'vip')",
+        ids["/api/tags"],
+        *origin,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO records (id, tenant_id, record_type, record_key, fields)"
+        " VALUES ($1, $2, 'deal', $3, '{\"stage\": \"closed_won\"}')",
+        ids["/api/records"],
+        tenant_id,
+        subject,
+    )
+    await pool.execute(
+        "INSERT INTO record_changes (execution_id, step_index, tenant_id, workflow_id, record_id,"
+        " change, fields) VALUES ($1, 6, $2, $3, $4, 'updated', '{}')",
+        execution_id,
+        tenant_id,
+        workflow_id,
+        ids["/api/records"],
+    )
+    return ids

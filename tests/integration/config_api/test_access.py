@@ -14,7 +14,12 @@ from services.config_api.adapters.http.common import READING_POSTS
 from services.config_api.adapters.http.openapi import openapi_document
 from services.config_api.service import ConfigApiService
 from shared.postgres import Pool, apply_migrations
-from tests.integration.config_api.support import WEBHOOK_WORKFLOW, Client, key_for
+from tests.integration.config_api.support import (
+    WEBHOOK_WORKFLOW,
+    Client,
+    insert_product_records,
+    key_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +35,7 @@ WRITES = [(method, path) for method, path in OPERATIONS if (method, path) not in
 ID_TAKING = [
     (method, path)
     for method, path in OPERATIONS
-    if re.search(r"\{(workflow_id|execution_id|template_id)\}", path)
+    if re.search(r"\{(workflow_id|execution_id|template_id|record_id)\}", path)
 ]
 BODIES: dict[str, Any] = {
     "/api/workflows": WEBHOOK_WORKFLOW,
@@ -57,17 +62,25 @@ async def owned_resources(pool: Pool, client: Client) -> dict[str, str]:
         workflow["tenantId"],
         workflow["id"],
     )
+    records = await insert_product_records(pool, workflow["tenantId"], workflow["id"], execution_id)
     return {
         "workflow_id": workflow["id"],
         "version": "1",
         "template_id": template["id"],
         "execution_id": execution_id,
         "source": "hubspot",
+        **{f"record_id@{path}": record_id for path, record_id in records.items()},
     }
 
 
 def fill(path: str, parameters: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: parameters[m.group(1)], path)
+    """``path`` with its parameters; ``record_id`` is the one of the record kind in the path."""
+    kind = path.split("/{", 1)[0]
+    return re.sub(
+        r"\{(\w+)\}",
+        lambda m: parameters.get(f"{m.group(1)}@{kind}") or parameters[m.group(1)],
+        path,
+    )
 
 
 async def test_every_id_taking_route_is_a_404_for_another_tenant(
@@ -88,7 +101,8 @@ async def test_every_id_taking_route_is_a_404_for_another_tenant(
         "GET", f"/api/email-templates/{parameters['template_id']}"
     )
     assert (status, template["subject"]) == (200, "s")
-    for listing in ("/api/workflows", "/api/email-templates", "/api/audit"):
+    listings = ("/api/workflows", "/api/email-templates", "/api/audit", "/api/tasks", "/api/tags")
+    for listing in listings:
         status, page = await intruder.request("GET", listing)
         assert (status, page["items"]) == (200, []), listing
     _, secrets = await intruder.request("GET", "/api/inbound-secrets")

@@ -56,6 +56,21 @@ async def test_tenants_and_keys_from_the_command_line(
     tenant = await tenancy.get_tenant(pool, tenant_id)
     assert tenant is not None
     assert tenant.name == "Acme Corp"
+    assert tenant.timezone == "UTC"
+    run = await cli(
+        database_url,
+        "tenants",
+        "create",
+        tenant_id,
+        "--name",
+        "Acme Corp",
+        "--timezone",
+        "America/New_York",
+        "--no-example-templates",
+    )
+    assert run.code == 0, run.err
+    assert "time zone America/New_York" in run.err
+    assert await tenancy.tenant_timezone(pool, tenant_id) == "America/New_York"
 
     run = await cli(database_url, "keys", "create", tenant_id, "--label", "ci")
     assert run.code == 0, run.err
@@ -107,6 +122,7 @@ async def test_tenants_and_keys_from_the_command_line(
     ("args", "message"),
     [
         (("tenants", "create", "bad id!"), "invalid tenant id"),
+        (("tenants", "create", "acme", "--timezone", "Mars/Olympus"), "unknown IANA time zone"),
         (("keys", "create", "no-such-tenant"), "no tenant"),
         (("keys", "list", "no-such-tenant"), "no tenant"),
         (("keys", "revoke", "999999999"), "no API key"),

@@ -54,7 +54,7 @@ async def test_the_seed_dry_run_shows_conditions_and_rendered_actions(
     assert email["rendered"]["to"] == ["sales-leadership@company.com"]
     assert salesforce["rendered"]["mapping"] == {
         "Name": "Test Company - ",
-        "Amount": "150000",
+        "Amount": 150000,  # one placeholder keeps its type, as the executor sends it
         "StageName": "Closed Won",
     }
     assert salesforce["missingVariables"] == ["productName"]

@@ -1,4 +1,4 @@
-"""A tenant's email templates, inbound secrets and audit log."""
+"""A tenant's settings, email templates, inbound secrets and audit log."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ async def test_template_crud_with_unique_names(
     path = f"/api/email-templates/{created['id']}"
     assert reply.headers["Location"] == path
     assert {k: created[k] for k in TEMPLATE} == TEMPLATE
+    assert created["htmlBody"] is None, "without one, the text body is sent as HTML too"
     assert created["createdBy"].startswith("api-key:")
 
     status, error = await client.request("POST", "/api/email-templates", json=TEMPLATE)
@@ -45,6 +46,15 @@ async def test_template_crud_with_unique_names(
 
     status, updated = await client.request("PUT", path, json={"subject": "New subject"})
     assert (status, updated["subject"], updated["body"]) == (200, "New subject", "Hello")
+    status, updated = await client.request("PUT", path, json={"htmlBody": "<p>Hello</p>"})
+    assert (status, updated["htmlBody"], updated["body"]) == (200, "<p>Hello</p>", "Hello")
+    published = await pool.fetchrow(
+        "SELECT * FROM config_api_published.email_templates WHERE tenant_id = $1 AND name = $2",
+        tenant_id,
+        TEMPLATE["name"],
+    )
+    assert published is not None
+    assert (published["text_body"], published["html_body"]) == ("Hello", "<p>Hello</p>")
     status, other = await client.request(
         "POST", "/api/email-templates", json={**TEMPLATE, "name": "other"}
     )
@@ -76,6 +86,7 @@ async def test_template_crud_with_unique_names(
         ({**TEMPLATE, "body": ""}, "$.body"),
         ({"name": "only-a-name"}, "$.subject"),
         ({**TEMPLATE, "html": "<p>"}, "$.html"),
+        ({**TEMPLATE, "htmlBody": ""}, "$.htmlBody"),
     ],
 )
 async def test_invalid_templates_name_the_path(
@@ -103,6 +114,7 @@ async def test_the_seed_templates_install_once_per_tenant(
     assert set(by_name) == SEED_TEMPLATE_NAMES
     assert by_name["welcome"]["body"] == "Mine", "the tenant's own template wins"
     assert {t.name for t in EXAMPLE_TEMPLATES} == SEED_TEMPLATE_NAMES
+    assert all(by_name[name]["htmlBody"] for name in SEED_TEMPLATE_NAMES - {"welcome"})
 
 
 async def test_inbound_secrets_are_write_only(
@@ -215,3 +227,33 @@ async def test_every_change_is_audited_newest_first(
     other = Client(api, await key_for(pool, tenant_id + "-other"))
     _, theirs = await other.request("GET", "/api/audit")
     assert theirs["items"] == []
+
+
+async def test_the_tenant_sets_its_time_zone(
+    api: ConfigApiService, pool: Pool, tenant_id: str
+) -> None:
+    client = Client(api, await key_for(pool, tenant_id))
+    status, tenant = await client.request("GET", "/api/tenant")
+    assert (status, tenant["id"], tenant["timezone"]) == (200, tenant_id, "UTC")
+
+    status, error = await client.request("PUT", "/api/tenant", json={"timezone": "Mars/Olympus"})
+    assert (status, error["error"]["details"][0]["path"]) == (422, "$.timezone")
+    assert "unknown IANA time zone" in error["error"]["details"][0]["message"]
+    status, error = await client.request("PUT", "/api/tenant", json={"zone": "Europe/Paris"})
+    assert (status, error["error"]["details"][0]["path"]) == (422, "$.zone")
+
+    status, changed = await client.request(
+        "PUT", "/api/tenant", json={**tenant, "timezone": "Europe/Paris"}
+    )
+    assert (status, changed["timezone"], changed["name"]) == (200, "Europe/Paris", tenant["name"])
+    assert await tenancy.tenant_timezone(pool, tenant_id) == "Europe/Paris"
+    assert (await tenancy.tenant_timezones(pool))[tenant_id] == "Europe/Paris"
+
+    reader = Client(api, await key_for(pool, tenant_id, role="read-only"))
+    status, _ = await reader.request("PUT", "/api/tenant", json={"timezone": "UTC"})
+    assert status == 403
+    assert (await reader.request("GET", "/api/tenant"))[1]["timezone"] == "Europe/Paris"
+
+    _, audit = await client.request("GET", "/api/audit?resourceType=tenant")
+    [entry] = audit["items"]
+    assert (entry["before"]["timezone"], entry["after"]["timezone"]) == ("UTC", "Europe/Paris")

@@ -9,6 +9,7 @@ import pytest
 
 from services.config_api import handlers
 from services.config_api.adapters.postgres import PostgresWorkflowRepository
+from services.config_api.domain import SavePolicy
 from services.config_api.service import ConfigApiService, migrate
 from services.config_api.settings import ConfigApiSettings
 from shared.postgres import Pool
@@ -323,11 +324,14 @@ async def test_changes_committed_before_the_api_died_are_published_in_order_by_t
     await migrate(pool)
     principal = Principal(tenant_id=tenant_id, role="read-write", key_id=0)
     repository = PostgresWorkflowRepository(changes_written=asyncio.Event(), pool=pool)
-    created = await handlers.create_workflow(repository, principal, WEBHOOK_WORKFLOW)
+    policy = SavePolicy()
+    created = await handlers.create_workflow(repository, principal, WEBHOOK_WORKFLOW, policy)
     await handlers.update_workflow(
-        repository, principal, created.id, {"active": False}, if_match=None
+        repository, principal, created.id, {"active": False}, policy, if_match=None
     )
-    await handlers.update_workflow(repository, principal, created.id, {"name": "v3"}, if_match=None)
+    await handlers.update_workflow(
+        repository, principal, created.id, {"name": "v3"}, policy, if_match=None
+    )
     key = f"{tenant_id}/{created.id}"
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1", key) == 3
 

@@ -16,12 +16,23 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
+from services.executor.adapters.outbound import OutboundHttp
 from services.executor.service import ExecutorService
-from services.executor.settings import ExecutorSettings, WebhookSettings
+from services.executor.settings import (
+    ExecutorSettings,
+    HubSpotSettings,
+    SalesforceSettings,
+    SlackSettings,
+    SmtpSettings,
+    TeamsSettings,
+    WebhookSettings,
+)
 from shared.contracts import CloudEvent, ExecutionRequest, Topics, WorkflowDefinition
 from shared.contracts.executions import execution_id_for
-from shared.postgres import Pool
+from shared.postgres import Pool, apply_migrations
 from shared.settings import KafkaSettings, PostgresSettings
+from shared.testing.providers import ProviderFakes
+from shared.testing.smtp import SmtpSink
 
 SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WAIT_SECONDS = 30
@@ -241,10 +252,12 @@ async def steps_of(pool: Pool, execution_id: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes | None, bytes]]:
-    """The first ``count`` (key, value) records of ``executions.deadletter``."""
+async def records_of(
+    settings: KafkaSettings, topic: str, count: int
+) -> list[tuple[bytes | None, bytes]]:
+    """The first ``count`` (key, value) records of ``topic``."""
     consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).executions_deadletter,
+        topic,
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
@@ -259,3 +272,142 @@ async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes 
     finally:
         await consumer.stop()
     return found
+
+
+async def dead_letters(settings: KafkaSettings, count: int) -> list[tuple[bytes | None, bytes]]:
+    """The first ``count`` (key, value) records of ``executions.deadletter``."""
+    return await records_of(settings, Topics(settings.topic_prefix).executions_deadletter, count)
+
+
+# --- the providers' stand-ins -------------------------------------------------------------------
+
+EMAIL_FROM = "Workflows <workflows@acme.test>"
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[ProviderFakes]:
+    """Slack, Teams, Salesforce, HubSpot and a webhook receiver, as local servers."""
+    fakes = ProviderFakes()
+    await fakes.start()
+    try:
+        yield fakes
+    finally:
+        await fakes.stop()
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    """A plain SMTP server (no TLS, no login), keeping every message."""
+    sink = SmtpSink()
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+
+
+def provider_settings(fakes: ProviderFakes, smtp: SmtpSink | None = None) -> dict[str, Any]:
+    """``ExecutorSettings`` overrides pointing every provider at the fakes (and ``smtp``)."""
+    urls = fakes.urls
+    return {
+        "slack": SlackSettings(api_url=urls["SLACK_API_URL"], bot_token=SecretStr(fakes.token)),
+        "teams": TeamsSettings(webhook_url=SecretStr(urls["TEAMS_WEBHOOK_URL"])),
+        "salesforce": SalesforceSettings(
+            instance_url=urls["SALESFORCE_INSTANCE_URL"], access_token=SecretStr(fakes.token)
+        ),
+        "hubspot": HubSpotSettings(
+            api_url=urls["HUBSPOT_API_URL"], access_token=SecretStr(fakes.token)
+        ),
+        "smtp": SmtpSettings(
+            host=smtp.host if smtp else "", port=smtp.port if smtp else 587, EMAIL_FROM=EMAIL_FROM
+        ),
+    }
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[OutboundHttp]:
+    """The executor's outbound HTTP client, allowed to reach the local fakes."""
+    client = OutboundHttp(
+        WebhookSettings(
+            signing_secret=SecretStr(SIGNING_SECRET),
+            allow_private_networks=True,
+            timeout_seconds=10,
+        )
+    )
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def config_api_views(pool: Pool) -> None:
+    """The config API's tables and published views (e-mail templates), by package name: the
+    executor's tests must not import the config API."""
+    await apply_migrations(pool, owner="tenancy", package="shared.tenancy")
+    await apply_migrations(pool, owner="config_api", package="services.config_api")
+
+
+async def add_email_template(
+    pool: Pool, tenant_id: str, name: str, subject: str, body: str, html_body: str | None
+) -> None:
+    """A template as the config API stores it."""
+    await pool.execute(
+        "INSERT INTO email_templates (id, tenant_id, name, subject, body, html_body, created_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, 'test')",
+        f"tpl_{uuid.uuid4().hex}",
+        tenant_id,
+        name,
+        subject,
+        body,
+        html_body,
+    )
+
+
+DEAL = {
+    "customerName": "Globex",
+    "value": 150000,
+    "vendor": "aws",
+    "productName": "DataPipe",
+    "accountOwnerEmail": "owner@acme.test",
+}
+
+
+def request_for(
+    tenant_id: str,
+    actions: list[dict[str, Any]],
+    *,
+    data: dict[str, Any] | None = None,
+    subject: str | None = "acct-42",
+    error_handling: dict[str, Any] | None = None,
+    chaindepth: int | None = None,
+    workflow_id: str | None = None,
+) -> ExecutionRequest:
+    """A request to run a fresh workflow with ``actions`` for an offer-accepted event."""
+    workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:8]}"
+    event = CloudEvent(
+        id=f"evt-{uuid.uuid4().hex[:8]}",
+        source="native",
+        type="private_offer.accepted",
+        tenantid=tenant_id,
+        subject=subject,
+        data=DEAL if data is None else data,
+        chaindepth=chaindepth,
+    )
+    definition: dict[str, Any] = {
+        "name": "Deal actions",
+        "trigger": "private_offer.accepted",
+        "status": "active",
+        "actions": actions,
+    }
+    if error_handling is not None:
+        definition["errorHandling"] = error_handling
+    return ExecutionRequest(
+        execution_id=execution_id_for(event, workflow_id, 1),
+        tenant_id=tenant_id,
+        workflow_id=workflow_id,
+        workflow_version=1,
+        workflow=WorkflowDefinition.model_validate(definition),
+        event=event,
+    )

@@ -10,12 +10,14 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
+from services.executor.adapters.outbound import OutboundHttp
 from services.executor.adapters.webhook import WebhookSender
 from services.executor.service import ExecutorService
 from services.executor.settings import WebhookSettings
 from shared.contracts import ExecutionDeadLetter, WorkflowDefinition
 from shared.postgres import Pool
 from shared.settings import KafkaSettings
+from shared.testing.network import FixedResolver
 from tests.integration.executor.conftest import (
     SIGNING_SECRET,
     Receiver,
@@ -183,20 +185,24 @@ async def test_a_webhook_to_a_private_address_is_refused_unless_private_networks
 async def test_a_name_resolving_to_a_private_address_is_refused_when_connecting(
     receiver: Receiver, tenant_id: str
 ) -> None:
-    sender = WebhookSender(
-        WebhookSettings(signing_secret=SecretStr(SIGNING_SECRET), allow_private_networks=False)
+    # A name that DNS answers with a loopback address (a rebinding attack, say).
+    settings = WebhookSettings(
+        signing_secret=SecretStr(SIGNING_SECRET), allow_private_networks=False
     )
-    await sender.start()
+    http = OutboundHttp(settings, resolver=FixedResolver("127.0.0.1"))
+    await http.start()
     try:
-        request = a_request(tenant_id, receiver.url("by-name", host="localhost"))
-        outcome = await sender.perform(request, 0, request.workflow.actions[0])
+        request = a_request(tenant_id, receiver.url("by-name", host="hooks.rebound.test"))
+        outcome = await WebhookSender(settings, http).perform(
+            request, 0, request.workflow.actions[0]
+        )
     finally:
-        await sender.close()
+        await http.close()
 
     assert outcome.status == "failed"
     assert outcome.error is not None
     assert outcome.error.code == "destination_refused"
-    assert "localhost resolves to" in outcome.error.message
+    assert "hooks.rebound.test resolves to 127.0.0.1" in outcome.error.message
     assert outcome.attempts == 1
     assert receiver.at("by-name") == []
 

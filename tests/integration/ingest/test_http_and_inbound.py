@@ -5,34 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.ingest.service import IngestService
-from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.contracts import CloudEvent, EventDeadLetter, Topics
 from shared.postgres import Pool
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def ingest(
-    kafka_settings: KafkaSettings, postgres_settings: PostgresSettings
-) -> AsyncIterator[IngestService]:
-    service = IngestService(
-        IngestSettings(host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings)
-    )
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture
@@ -110,6 +94,7 @@ async def test_invalid_events_get_422_naming_each_field_and_nothing_is_published
         ({"Authorization": "Bearer nope"}, b"{}", 401, "unauthorized"),
         (None, b"{not json", 400, "invalid_json"),
         (None, b"[" + b"1," * 600_000 + b"1]", 413, "payload_too_large"),
+        ({"Content-Type": "text/csv"}, b"a,b", 415, "unsupported_media_type"),
     ],
 )
 async def test_bad_requests_get_a_json_error(
@@ -120,7 +105,9 @@ async def test_bad_requests_get_a_json_error(
     status: int,
     code: str,
 ) -> None:
-    sent = headers if headers is not None else {"Authorization": f"Bearer {api_key}"}
+    sent = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    if headers is not None:
+        sent = {**headers} if "Content-Type" not in headers else {**sent, **headers}
     async with aiohttp.ClientSession() as http:
         response = await http.post(url(ingest, "/v1/events"), data=io.BytesIO(data), headers=sent)
         body = await response.json()

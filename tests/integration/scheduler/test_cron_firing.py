@@ -6,25 +6,27 @@ for an observable state (a row, an event) and is bounded.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.scheduler.adapters.postgres import migrate
 from services.scheduler.domain import cron_event_id
-from services.scheduler.service import ScheduleService
 from services.scheduler.settings import SchedulerSettings
 from shared.contracts import CloudEvent, Topics, WorkflowChange
-from shared.kafka import encode, make_producer
 from shared.postgres import Pool
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import KafkaSettings
+from tests.integration.scheduler.support import (
+    HandClock,
+    events_on,
+    eventually,
+    on,
+    replicas,
+)
+from tests.integration.scheduler.support import publish as publish_records
 
 pytestmark = pytest.mark.integration
 
@@ -32,59 +34,13 @@ START = datetime(2030, 1, 7, 10, 0, 30, tzinfo=UTC)
 FIRST_SLOT = datetime(2030, 1, 7, 10, 1, tzinfo=UTC)
 
 
-class HandClock:
-    """A clock that shows ``now`` until a test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def just_after(self, slot: datetime) -> None:
-        self.now = slot + timedelta(milliseconds=500)
-
-
-@pytest.fixture
-async def empty_schedules(pool: Pool) -> None:
-    """No schedule left by another test: every replica fires every due row it finds."""
-    await migrate(pool)
-    await pool.execute("DELETE FROM cron_schedules")
-
-
-@pytest.fixture
-def settings(
-    empty_schedules: None,
-    kafka_settings: KafkaSettings,
-    postgres_settings: PostgresSettings,
-    topic_prefix: str,
-) -> SchedulerSettings:
-    return SchedulerSettings(
-        host="127.0.0.1",
-        port=0,
-        kafka=kafka_settings,
-        postgres=postgres_settings,
-        consumer_group=f"{topic_prefix}scheduler",
-        tick_seconds=0.02,
-    )
-
-
-@asynccontextmanager
-async def replicas(
-    settings: SchedulerSettings, clock: HandClock, count: int = 1
-) -> AsyncIterator[list[ScheduleService]]:
-    async with AsyncExitStack() as stack:
-        services = [ScheduleService(settings, clock=clock) for _ in range(count)]
-        for service in services:
-            await stack.enter_async_context(service)
-        yield services
-
-
-def cron_workflow(status: str = "active", cron: str = "* * * * *") -> dict[str, Any]:
+def cron_workflow(
+    status: str = "active", cron: str = "* * * * *", name: str = "Every minute", **schedule: Any
+) -> dict[str, Any]:
     return {
-        "name": "Every minute",
+        "name": name,
         "trigger": "schedule.cron",
-        "schedule": {"cron": cron, "timezone": "Europe/Paris"},
+        "schedule": {"cron": cron, "timezone": "Europe/Paris", **schedule},
         "actions": [{"type": "webhook", "url": "https://example.com/hook"}],
         "status": status,
     }
@@ -105,23 +61,8 @@ def change(
 
 
 async def publish(settings: KafkaSettings, *changes: WorkflowChange) -> None:
-    producer = make_producer(settings, client_id="test")
-    await producer.start()
-    try:
-        topic = Topics(settings.topic_prefix).workflows_changelog
-        for item in changes:
-            await producer.send_and_wait(topic, encode(item), key=item.key.encode())
-    finally:
-        await producer.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    try:
-        async with asyncio.timeout(30):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting until {what}")
+    topic = Topics(settings.topic_prefix).workflows_changelog
+    await publish_records(settings, [on(topic, change, change.key) for change in changes])
 
 
 async def schedules(pool: Pool, tenant_id: str) -> dict[str, dict[str, Any]]:
@@ -141,25 +82,7 @@ async def until_next_fire_times(
 
 async def fired_events(settings: KafkaSettings, tenant_id: str) -> list[CloudEvent]:
     """Every event of ``tenant_id`` on events.normalized, read up to the current end."""
-    topic = Topics(settings.topic_prefix).events_normalized
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, fetch_max_wait_ms=50)
-    await consumer.start()
-    events: list[CloudEvent] = []
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(20):
-            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    events.extend(
-                        CloudEvent.model_validate_json(r.value) for r in records if r.value
-                    )
-    finally:
-        await consumer.stop()
-    return [event for event in events if event.tenantid == tenant_id]
+    return await events_on(settings, Topics(settings.topic_prefix).events_normalized, tenant_id)
 
 
 async def test_a_due_slot_fires_one_schedule_cron_event_for_the_workflow(
@@ -189,12 +112,14 @@ async def test_a_due_slot_fires_one_schedule_cron_event_for_the_workflow(
     assert event.time == FIRST_SLOT
     assert event.data == {
         "workflowId": "wf-digest",
+        "workflowVersion": 1,
         "scheduledFor": "2030-01-07T10:01:00Z",
         "cron": "* * * * *",
         "timezone": "Europe/Paris",
+        "late": False,
     }
     assert ready == 200
-    assert "scheduler_cron_events_fired_total" in metrics
+    assert 'scheduler_time_events_emitted_total{type="schedule.cron"}' in metrics
     assert "scheduler_cron_lateness_seconds_bucket" in metrics
 
 
@@ -276,3 +201,55 @@ async def _not_due(pool: Pool, tenant_id: str, now: datetime) -> bool:
         now,
     )
     return bool(due == 0)
+
+
+async def test_fifty_saves_fire_once_per_slot_and_never_from_a_version_older_than_the_slots(
+    settings: SchedulerSettings, pool: Pool, tenant_id: str
+) -> None:
+    """Ten saves before each of five slots, published and acknowledged just before the clock
+    passes the slot, without waiting for the scheduler to learn them: the slot still fires once,
+    from the last version saved before it."""
+    clock = HandClock(START)
+    slots = [FIRST_SLOT + timedelta(minutes=n) for n in range(5)]
+    current_at: dict[datetime, int] = {}
+    version = 0
+    async with replicas(settings, clock):
+        for slot in slots:
+            for _ in range(10):
+                version += 1
+                edited = cron_workflow(name=f"Digest, edit {version}")
+                await publish(settings.kafka, change(tenant_id, "wf-edited", version, edited))
+            current_at[slot] = version
+            clock.just_after(slot)
+            await until_next_fire_times(
+                pool, tenant_id, [slot + timedelta(minutes=1)], f"the {slot:%H:%M} slot fired"
+            )
+        events = await fired_events(settings.kafka, tenant_id)
+
+    assert version == 50
+    assert sorted(event.time for event in events) == slots
+    for event in events:
+        assert event.data["workflowVersion"] >= current_at[event.time], event.data
+    assert len({event.id for event in events}) == len(slots)
+
+
+async def test_a_missed_slot_fires_once_late_or_not_at_all_as_the_workflow_says(
+    settings: SchedulerSettings, pool: Pool, tenant_id: str
+) -> None:
+    clock = HandClock(START)
+    async with replicas(settings, clock):
+        await publish(
+            settings.kafka,
+            change(tenant_id, "wf-once", 1, cron_workflow()),
+            change(tenant_id, "wf-skip", 1, cron_workflow(catchUp="skip")),
+        )
+        await until_next_fire_times(pool, tenant_id, [FIRST_SLOT] * 2, "both are learned")
+        clock.just_after(FIRST_SLOT + timedelta(minutes=5))  # down for five slots
+        after_now = FIRST_SLOT + timedelta(minutes=6)
+        await until_next_fire_times(pool, tenant_id, [after_now] * 2, "both advanced past now")
+        events = await fired_events(settings.kafka, tenant_id)
+        stored = await schedules(pool, tenant_id)
+
+    [late] = events
+    assert (late.subject, late.time, late.data["late"]) == ("wf-once", FIRST_SLOT, True)
+    assert stored["wf-skip"]["catch_up"] == "skip"

@@ -16,8 +16,11 @@ from services.config_api.adapters.postgres import (
     PostgresEmailTemplates,
     PostgresExecutionReader,
     PostgresInboundSecrets,
+    PostgresProductRecords,
+    PostgresTenants,
     PostgresWorkflowRepository,
 )
+from services.config_api.domain import SavePolicy
 from shared.contracts import WorkflowDefinition
 from shared.tenancy import Principal
 
@@ -36,6 +39,9 @@ def registered_operations() -> set[tuple[str, str]]:
             templates=PostgresEmailTemplates(),
             secrets=PostgresInboundSecrets(),
             audit=PostgresAuditLog(),
+            records=PostgresProductRecords(),
+            policy=SavePolicy(),
+            tenants=PostgresTenants(),
             page_size_max=200,
         ),
         authenticate=_nobody,

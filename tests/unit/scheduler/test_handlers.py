@@ -1,11 +1,11 @@
-"""The handlers' contracts, over an in-memory store that claims like the real one."""
+"""The cron handlers' contracts, over an in-memory store that claims like the real one."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from services.scheduler.handlers import fire_due_schedules, learn_workflow_chang
 from shared.contracts import CloudEvent, WorkflowChange
 
 SLOT = datetime(2026, 1, 5, 10, 1, tzinfo=UTC)
+GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -76,8 +77,8 @@ async def test_due_slots_fire_once_and_advance_past_now() -> None:
     publisher = RecordingPublisher()
     now = SLOT.replace(second=1)
 
-    firings = await fire_due_schedules(store, publisher, now=now, limit=10)
-    again = await fire_due_schedules(store, publisher, now=now, limit=10)
+    firings = await fire_due_schedules(store, publisher, now=now, limit=10, misfire_grace=GRACE)
+    again = await fire_due_schedules(store, publisher, now=now, limit=10, misfire_grace=GRACE)
 
     assert [f.schedule.workflow_id for f in firings] == ["wf-1"]
     assert again == []
@@ -90,11 +91,13 @@ async def test_slots_stay_due_when_the_broker_did_not_acknowledge() -> None:
     await store.save([every_minute("wf-1", SLOT)])
 
     with pytest.raises(ConnectionError):
-        await fire_due_schedules(store, RecordingPublisher(fail=True), now=SLOT, limit=10)
+        await fire_due_schedules(
+            store, RecordingPublisher(fail=True), now=SLOT, limit=10, misfire_grace=GRACE
+        )
 
     assert store.rows["wf-1"].next_fire_at == SLOT
     retry = RecordingPublisher()
-    await fire_due_schedules(store, retry, now=SLOT, limit=10)
+    await fire_due_schedules(store, retry, now=SLOT, limit=10, misfire_grace=GRACE)
     assert [e.time for e in retry.published] == [SLOT]
 
 
@@ -119,9 +122,23 @@ async def test_a_replayed_older_record_does_not_bring_a_paused_schedule_back() -
             }
         )
 
-    paused = record(2, active | {"active": False})
+    paused = record(2, {**active, "active": False})
     await learn_workflow_changes(store, [record(1, active), paused], now=SLOT)
     await learn_workflow_changes(store, [record(1, active)], now=SLOT)
 
     assert store.rows["wf-1"].version == 2
     assert store.rows["wf-1"].spec is None
+
+
+async def test_a_skipped_missed_slot_advances_without_an_event() -> None:
+    store = MemoryScheduleStore()
+    skipping = ScheduleRecord("wf-1", "acme", 1, CronSpec("* * * * *", "UTC", "skip"), SLOT)
+    await store.save([skipping])
+    publisher = RecordingPublisher()
+    later = SLOT + timedelta(hours=2, seconds=30)
+
+    [firing] = await fire_due_schedules(store, publisher, now=later, limit=10, misfire_grace=GRACE)
+
+    assert firing.event is None
+    assert publisher.published == []
+    assert store.rows["wf-1"].next_fire_at == SLOT + timedelta(hours=2, minutes=1)

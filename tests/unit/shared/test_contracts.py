@@ -164,3 +164,19 @@ def test_a_deferred_execution_must_say_when_and_where_it_resumes() -> None:
     )
     assert deferred.resumption.step == 2
     assert deferred.request.execution_id == "exe_1"
+
+
+def test_a_schedule_catches_up_once_unless_it_says_skip() -> None:
+    def schedule(**extra: object) -> dict[str, object]:
+        body = {"name": "w", "trigger": "schedule.cron", "actions": HOOK}
+        return body | {"schedule": {"cron": "0 9 * * *", **extra}}
+
+    default = WorkflowDefinition.model_validate(schedule())
+    skipping = WorkflowDefinition.model_validate(schedule(catchUp="skip"))
+    assert default.schedule is not None
+    assert skipping.schedule is not None
+    assert (default.schedule.catch_up, skipping.schedule.catch_up) == ("once", "skip")
+    assert skipping.model_dump(mode="json")["schedule"]["catchUp"] == "skip"
+    assert WorkflowDefinition.model_validate_json(skipping.model_dump_json()) == skipping
+    with pytest.raises(ValidationError, match="catchUp"):
+        WorkflowDefinition.model_validate(schedule(catchUp="always"))

@@ -2,7 +2,8 @@
 
 The middleware authenticates ``/api/`` requests with a bearer API key (except the OpenAPI
 document), refuses writes by read-only keys, and maps domain errors onto the one error shape:
-``InvalidInput`` → 422, ``Conflict`` → 409.
+``InvalidInput`` → 422, ``Conflict`` → 409, ``NotPublished`` (another service's view is not
+there yet) → 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from services.config_api import handlers
 from services.config_api.domain import (
     Conflict,
     InvalidInput,
+    NotPublished,
+    SavePolicy,
     check_json,
     check_text,
     parse_limit,
@@ -41,6 +44,9 @@ class Api:
     templates: handlers.EmailTemplateRepository
     secrets: handlers.InboundSecretRepository
     audit: handlers.AuditReader
+    records: handlers.ProductRecordReader
+    policy: SavePolicy
+    tenants: handlers.TenantRepository
     page_size_max: int
 
 
@@ -120,9 +126,17 @@ def middleware(authenticate: Authenticate) -> Middleware:
         request[PRINCIPAL] = caller
         try:
             return _check_parameters(request) or await handler(request)
-        except InvalidInput as invalid:
-            return json_error(422, "invalid_input", invalid.message, invalid.details)
-        except Conflict as conflict:
-            return json_error(409, conflict.code, conflict.message, conflict.details)
+        except (InvalidInput, Conflict, NotPublished) as error:
+            return _domain_error(error)
 
     return api_middleware
+
+
+def _domain_error(error: InvalidInput | Conflict | NotPublished) -> web.Response:
+    if isinstance(error, InvalidInput):
+        return json_error(422, "invalid_input", error.message, error.details)
+    if isinstance(error, Conflict):
+        return json_error(409, error.code, error.message, error.details)
+    response = json_error(503, "not_published", str(error))
+    response.headers["Retry-After"] = "5"
+    return response

@@ -16,9 +16,12 @@ from services.config_api.adapters.http.openapi_components import (
     api_schemas,
     model_schemas,
     parameters,
+    record_filter_name,
+    record_schemas,
     ref,
     workflow_schemas,
 )
+from services.config_api.domain import PRODUCT_RESOURCES
 
 
 def _error(description: str) -> Schema:
@@ -33,6 +36,7 @@ _ERRORS = {
     "409": _error("a conflict with the current state (version, name)"),
     "413": _error("the body is larger than the server accepts"),
     "422": _error("the input is invalid; details name each path"),
+    "503": _error("the service that publishes this data has not published it yet"),
 }
 
 
@@ -175,7 +179,7 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 "listWorkflowExecutions",
                 "Execution history of a workflow, newest first",
                 ok=(200, "a page of executions", "ExecutionPage"),
-                errors=_READ_ONE,
+                errors=(*_READ_ONE, 503),
                 parameters=("WorkflowId", "ExecutionStatusFilter", *_PAGE),
                 tag="executions",
             ),
@@ -185,9 +189,27 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 "getExecution",
                 "One execution with its step logs, in step order",
                 ok=(200, "the execution", "ExecutionWithSteps"),
-                errors=_READ_ONE,
+                errors=(*_READ_ONE, 503),
                 parameters=("ExecutionId",),
                 tag="executions",
+            ),
+        },
+        "/api/tenant": {
+            "get": _operation(
+                "getTenant",
+                "The caller's tenant: its name and time zone",
+                ok=(200, "the tenant", "Tenant"),
+                errors=_READ_ONE,
+                tag="tenant",
+            ),
+            "put": _operation(
+                "updateTenant",
+                "Rename the tenant or set its IANA time zone (contract reminders and daily "
+                "summaries follow its calendar days)",
+                ok=(200, "the tenant", "Tenant"),
+                errors=_WRITE_ONE,
+                body=names["TenantPatch:validation"],
+                tag="tenant",
             ),
         },
         "/api/email-templates": {
@@ -281,6 +303,7 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 tag="audit",
             ),
         },
+        **_record_paths(),
         OPENAPI_PATH: {
             "get": {
                 "operationId": "getOpenApi",
@@ -298,19 +321,52 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
     }
 
 
+def _record_paths() -> dict[str, Schema]:
+    """List and get of each kind of product record (``PRODUCT_RESOURCES``)."""
+    paths: dict[str, Schema] = {}
+    for resource in PRODUCT_RESOURCES:
+        name = resource.schema
+        paths[f"/api/{resource.path}"] = {
+            "get": _operation(
+                f"list{name}s",
+                f"{resource.description} Newest first.",
+                ok=(200, f"a page of {resource.noun}s", f"{name}Page"),
+                errors=(*_READ, 503),
+                parameters=(
+                    *(record_filter_name(resource, f.parameter) for f in resource.filters),
+                    *_PAGE,
+                ),
+                tag="records",
+            )
+        }
+        paths[f"/api/{resource.path}/{{record_id}}"] = {
+            "get": _operation(
+                f"get{name}",
+                f"One {resource.noun}",
+                ok=(200, f"the {resource.noun}", name),
+                errors=(*_READ_ONE, 503),
+                parameters=("RecordId",),
+                tag="records",
+            )
+        }
+    return paths
+
+
 @functools.cache
 def openapi_document(page_size_max: int) -> Schema:
     """The whole document; computed once per process (the models do not change at run time)."""
     defs, names = model_schemas()
-    schemas = {**defs, **workflow_schemas(defs, names), **api_schemas()}
+    schemas = {**defs, **workflow_schemas(defs, names), **api_schemas(), **record_schemas()}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Workflow automation config API",
             "version": "1",
             "description": (
-                "Workflows (trigger → conditions → actions), their versions and executions, and "
-                "the tenant's email templates, inbound secrets and audit log. Every request "
+                "Workflows (trigger → conditions → actions), their versions and executions, the "
+                "records their actions wrote (tasks, activities, notifications, draft offers, "
+                "assignments, tags, records), and the tenant's settings, email templates, inbound "
+                "secrets and audit log. Every request "
                 "except this document needs `Authorization: Bearer <API key>`; a key sees only "
                 'its tenant. Errors are `{"error": {"code", "message", "details"}}`.'
             ),

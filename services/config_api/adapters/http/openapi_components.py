@@ -13,10 +13,14 @@ from pydantic.json_schema import models_json_schema
 
 from services.config_api.domain import (
     EXECUTION_STATUSES,
+    PRODUCT_RESOURCES,
     READ_ONLY_FIELDS,
     RESOURCE_TYPES,
     EmailTemplateInput,
     InboundSecretInput,
+    ProductResource,
+    TenantPatch,
+    camel,
 )
 from services.config_api.handlers import WORKFLOW_STATUSES
 from services.config_api.handlers.workflows import MAX_VERSION
@@ -66,6 +70,7 @@ def model_schemas() -> tuple[dict[str, Schema], dict[str, str]]:
             (WorkflowDefinition, "serialization"),
             (EmailTemplateInput, "validation"),
             (InboundSecretInput, "validation"),
+            (TenantPatch, "validation"),
         ],
         ref_template=_REF,
     )
@@ -121,7 +126,15 @@ def workflow_schemas(defs: dict[str, Schema], names: dict[str, str]) -> dict[str
 
 def api_schemas() -> dict[str, Schema]:
     """The schemas of what the API adds around the models: pages, records, errors."""
-    template_fields = {"name": STRING, "subject": STRING, "body": STRING}
+    template_fields = {
+        "name": STRING,
+        "subject": STRING,
+        "body": {"type": "string", "description": "the plain-text body"},
+        "htmlBody": {
+            "type": ["string", "null"],
+            "description": "the HTML body; null: the text body, as HTML",
+        },
+    }
     explained: Schema = {
         "type": ["object", "null"],
         "properties": {
@@ -249,6 +262,11 @@ def api_schemas() -> dict[str, Schema]:
                 "request": ANY_JSON,
                 "responseStatus": {"type": ["integer", "null"]},
                 "error": {"type": ["object", "null"]},
+                "result": {
+                    "type": "object",
+                    "description": "what the step produced: a created record's id, an answer's "
+                    "start",
+                },
                 "startedAt": TIMESTAMP,
                 "finishedAt": TIMESTAMP,
             }
@@ -296,7 +314,68 @@ def api_schemas() -> dict[str, Schema]:
             }
         ),
         "AuditPage": page("AuditEntry"),
+        "Tenant": obj(
+            {
+                "id": STRING,
+                "name": STRING,
+                "timezone": {
+                    "type": "string",
+                    "description": "IANA time zone the tenant's calendar days are counted in",
+                },
+                "createdAt": TIMESTAMP,
+            }
+        ),
     }
+
+
+_FIELD_TYPES: dict[str, Schema] = {
+    "string": STRING,
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "object": {"type": "object"},
+    "date": {"type": "string", "format": "date"},
+    "date-time": TIMESTAMP,
+}
+
+
+def _field_schema(kind: str) -> Schema:
+    nullable = kind.endswith("?")
+    schema = dict(_FIELD_TYPES[kind.rstrip("?")])
+    if nullable:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def record_schemas() -> dict[str, Schema]:
+    """Each product record kind's schema and page, from ``PRODUCT_RESOURCES``."""
+    schemas: dict[str, Schema] = {}
+    for resource in PRODUCT_RESOURCES:
+        shown = obj({camel(column): _field_schema(kind) for column, kind in resource.fields})
+        shown["description"] = resource.description
+        schemas[resource.schema] = shown
+        schemas[f"{resource.schema}Page"] = page(resource.schema)
+    return schemas
+
+
+def record_filter_name(resource: ProductResource, parameter: str) -> str:
+    """The component name of a record list's filter parameter (``TaskAssigneeFilter``)."""
+    return f"{resource.schema}{parameter[0].upper()}{parameter[1:]}Filter"
+
+
+def _record_filters() -> dict[str, Schema]:
+    found: dict[str, Schema] = {}
+    for resource in PRODUCT_RESOURCES:
+        for accepted in resource.filters:
+            schema: Schema = {"type": "string"}
+            if accepted.enum is not None:
+                schema["enum"] = list(accepted.enum)
+            found[record_filter_name(resource, accepted.parameter)] = {
+                "name": accepted.parameter,
+                "in": "query",
+                "schema": schema,
+                "description": accepted.description,
+            }
+    return found
 
 
 def parameters(page_size_max: int) -> dict[str, Schema]:
@@ -321,6 +400,7 @@ def parameters(page_size_max: int) -> dict[str, Schema]:
         ),
         "ExecutionId": path("execution_id", STRING, "an execution id (`exe_...`)"),
         "TemplateId": path("template_id", STRING, "an email template id (`tpl_...`)"),
+        "RecordId": path("record_id", STRING, "the record's id (`task_...`, `rec_...`, ...)"),
         "Source": path(
             "source", {"type": "string", "enum": list(INBOUND_SOURCES)}, "an inbound source"
         ),
@@ -353,4 +433,5 @@ def parameters(page_size_max: int) -> dict[str, Schema]:
             "only changes to this kind of resource",
         ),
         "ResourceIdFilter": query("resourceId", STRING, "only changes to this resource"),
+        **_record_filters(),
     }

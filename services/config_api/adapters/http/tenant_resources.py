@@ -1,4 +1,4 @@
-"""Routes for a tenant's email templates, inbound secrets and audit log."""
+"""Routes for a tenant's settings, email templates, inbound secrets and audit log."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ from services.config_api.adapters.http.common import (
 from services.config_api.domain import EmailTemplate
 from shared.observability import json_error
 from shared.tenancy import INBOUND_SOURCES, InboundSource
+
+
+async def get_tenant(request: web.Request) -> web.Response:
+    shown = await handlers.get_tenant(api(request).tenants, principal(request))
+    return web.json_response(shown) if shown is not None else not_found("tenant")
+
+
+async def update_tenant(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    shown = await handlers.update_tenant(api(request).tenants, principal(request), body)
+    return web.json_response(shown) if shown is not None else not_found("tenant")
 
 
 def _template_id(request: web.Request) -> str:
@@ -120,6 +131,8 @@ async def list_audit(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     template = "/api/email-templates/{template_id}"
     secret = "/api/inbound-secrets/{source}"  # noqa: S105 - a route, not a password
+    router.add_get("/api/tenant", get_tenant)
+    router.add_put("/api/tenant", update_tenant)
     router.add_get("/api/email-templates", list_templates)
     router.add_post("/api/email-templates", create_template)
     router.add_get(template, get_template)

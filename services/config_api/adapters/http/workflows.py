@@ -37,7 +37,9 @@ def _shown(record: WorkflowRecord, status: int = 200) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_body(request)
-    record = await handlers.create_workflow(api(request).workflows, principal(request), body)
+    record = await handlers.create_workflow(
+        api(request).workflows, principal(request), body, api(request).policy
+    )
     return _shown(record, 201)
 
 
@@ -67,6 +69,7 @@ async def update(request: web.Request) -> web.Response:
         principal(request),
         _workflow_id(request),
         body,
+        api(request).policy,
         if_match=request.headers.get("If-Match"),
     )
     return _shown(record) if record is not None else not_found("workflow")
@@ -128,6 +131,7 @@ async def restore(request: web.Request) -> web.Response:
         principal(request),
         _workflow_id(request),
         _version_number(request),
+        api(request).policy,
         if_match=request.headers.get("If-Match"),
     )
     return _shown(record) if record is not None else not_found("workflow version")

@@ -7,9 +7,11 @@ its version and outbox record) in one transaction.
 from services.config_api.adapters.postgres.audit import PostgresAuditLog, write_audit
 from services.config_api.adapters.postgres.executions import PostgresExecutionReader
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migrate
+from services.config_api.adapters.postgres.records import PostgresProductRecords
 from services.config_api.adapters.postgres.tenant_resources import (
     PostgresEmailTemplates,
     PostgresInboundSecrets,
+    PostgresTenants,
     install_example_templates,
 )
 from services.config_api.adapters.postgres.workflows import PostgresWorkflowRepository
@@ -21,6 +23,8 @@ __all__ = [
     "PostgresEmailTemplates",
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
+    "PostgresProductRecords",
+    "PostgresTenants",
     "PostgresWorkflowRepository",
     "install_example_templates",
     "migrate",

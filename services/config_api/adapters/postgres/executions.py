@@ -1,11 +1,11 @@
-"""Execution history, read from the executor's tables (never written here)."""
+"""Execution history, read through the views the executor publishes (never written here)."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder
-from services.config_api.domain import Cursor, ExecutionRecord, StepRecord
+from services.config_api.domain import Cursor, ExecutionRecord, NotPublished, StepRecord
 
 
 def _execution(row: asyncpg.Record, steps: tuple[StepRecord, ...] | None) -> ExecutionRecord:
@@ -35,13 +35,14 @@ def _step(row: asyncpg.Record) -> StepRecord:
         error=row["error"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        result=row["result"],
     )
 
 
 class PostgresExecutionReader(PoolHolder):
-    """Implements ``handlers.ExecutionReader``.
+    """Implements ``handlers.ExecutionReader`` over ``executor_published``.
 
-    Until the executor has migrated its tables there is no history: an empty list, not an error.
+    Until the executor has published its views, reading raises ``NotPublished`` (a 503).
     """
 
     async def list_for_workflow(
@@ -64,7 +65,7 @@ class PostgresExecutionReader(PoolHolder):
                 limit,
             )
         except asyncpg.UndefinedTableError:
-            return []
+            raise NotPublished("executor") from None
         return [_execution(row, None) for row in rows]
 
     async def get(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
@@ -80,5 +81,5 @@ class PostgresExecutionReader(PoolHolder):
                     QUERIES.list_execution_steps, tenant_id, execution_id
                 )
         except asyncpg.UndefinedTableError:
-            return None
+            raise NotPublished("executor") from None
         return _execution(row, tuple(_step(step) for step in steps))

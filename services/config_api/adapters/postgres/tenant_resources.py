@@ -1,4 +1,5 @@
-"""Email templates and inbound secrets in PostgreSQL, each change audited in its transaction."""
+"""The tenant's settings, email templates and inbound secrets in PostgreSQL, each change audited
+in its transaction."""
 
 from __future__ import annotations
 
@@ -15,18 +16,53 @@ from services.config_api.domain import (
     EmailTemplate,
     EmailTemplateInput,
     NameTaken,
+    TenantPatch,
     new_template_id,
 )
 from shared import tenancy
 from shared.postgres import Pool
-from shared.tenancy import InboundSecretStatus, InboundSource
+from shared.tenancy import InboundSecretStatus, InboundSource, Tenant
+
+
+def _tenant_state(tenant: Tenant) -> dict[str, object]:
+    return {"name": tenant.name, "timezone": tenant.timezone}
+
+
+class PostgresTenants(PoolHolder):
+    """Implements ``handlers.TenantRepository`` over ``shared.tenancy``'s table."""
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        return await tenancy.get_tenant(self._pool, tenant_id)
+
+    async def update(self, tenant_id: str, patch: TenantPatch, *, actor: str) -> Tenant | None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            before = await tenancy.get_tenant(connection, tenant_id)
+            if before is None:
+                return None
+            after = await tenancy.update_tenant(
+                connection, tenant_id, name=patch.name, timezone=patch.timezone
+            )
+            if after is None:
+                return None
+            if _tenant_state(after) != _tenant_state(before):
+                await write_audit(
+                    connection,
+                    tenant_id,
+                    actor,
+                    AuditChange(
+                        "update", "tenant", tenant_id, _tenant_state(before), _tenant_state(after)
+                    ),
+                )
+        return after
 
 
 def _template(row: asyncpg.Record) -> EmailTemplate:
     return EmailTemplate(
         id=row["id"],
         tenant_id=row["tenant_id"],
-        content=EmailTemplateInput(name=row["name"], subject=row["subject"], body=row["body"]),
+        content=EmailTemplateInput(
+            name=row["name"], subject=row["subject"], body=row["body"], htmlBody=row["html_body"]
+        ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         created_by=row["created_by"],
@@ -55,6 +91,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                     actor,
                 )
                 if row is None:
@@ -100,6 +137,7 @@ class PostgresEmailTemplates(PoolHolder):
                     content.name,
                     content.subject,
                     content.body,
+                    content.html_body,
                 )
                 if updated is None:
                     raise RuntimeError("the locked template row is gone")
@@ -145,6 +183,7 @@ class PostgresEmailTemplates(PoolHolder):
                     example.name,
                     example.subject,
                     example.body,
+                    example.html_body,
                     actor,
                 )
                 if row is None:

@@ -12,10 +12,12 @@ from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder
 from services.config_api.domain import (
     CHANGELOG_TOPIC,
     AuditChange,
+    ChainNode,
     Cursor,
     Precondition,
     VersionRecord,
     WorkflowRecord,
+    chain_graph,
     stored_definition,
     workflow_state,
 )
@@ -227,6 +229,10 @@ class PostgresWorkflowRepository(PoolHolder):
     async def get(self, tenant_id: str, workflow_id: str) -> WorkflowRecord | None:
         row = await self._pool.fetchrow(QUERIES.get_workflow, tenant_id, workflow_id)
         return _record(row) if row is not None else None
+
+    async def chain_graph(self, tenant_id: str) -> dict[str, ChainNode]:
+        rows = await self._pool.fetch(QUERIES.chain_graph, tenant_id)
+        return chain_graph([(row["id"], row["trigger"], row["targets"]) for row in rows])
 
     async def known(self, tenant_id: str, workflow_id: str) -> bool:
         return bool(await self._pool.fetchval(QUERIES.workflow_known, tenant_id, workflow_id))

@@ -1,0 +1,1 @@
+"""Operator tools: the ``wf`` CLI, the one-shot migration, the container probe."""
