@@ -26,8 +26,7 @@ from shared.contracts import (
 )
 from shared.kafka import encode, tenant_partition, tenant_partitioner
 from shared.postgres import Pool
-from tests.e2e.conftest import Stack
-from tests.e2e.test_pipeline import call, metric
+from tests.e2e.conftest import Stack, call, metric
 
 pytestmark = pytest.mark.e2e
 
