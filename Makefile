@@ -65,10 +65,10 @@ typecheck: $(STAMP) ## mypy --strict over services/ and shared/
 
 check: lint typecheck test ## Lint, typecheck and the whole test suite
 
-bench: $(STAMP) ## Benchmarks: print figures, never pass/fail (PARTS="scheduler executor" for some)
+bench: $(STAMP) ## Benchmarks: print figures, never pass/fail (PARTS="scheduler matcher" for some)
 	$(BIN)/python -m bench $(PARTS)
 
-bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler, bench-executor
+bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler, bench-executor, bench-matcher
 	$(BIN)/python -m bench $*
 
 lock: ## Re-resolve dependencies into requirements.lock

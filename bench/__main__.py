@@ -2,10 +2,10 @@
 
 ``python -m bench [part ...]`` (``make bench-<part>``) runs only the parts named: ``ingest`` (B1,
 I1), ``scheduler`` (B2, S1, S2), ``executor`` (X1-X3 and E1 at their defaults; ``python -m
-bench.executor --help`` picks some, at other sizes). Figures are medians of several rounds, and
-ratios against a baseline measured on the same broker or database in the same run (B1: raw
-aiokafka consume→produce passthrough; B2: raw asyncpg claim-and-delete) where the comparison
-means something.
+bench.executor --help`` picks some, at other sizes), ``matcher`` (M1-M6, with B1 in the same
+run). Figures are medians of several rounds, and ratios against a baseline measured on the same
+broker or database in the same run (B1: raw aiokafka consume→produce passthrough; B2: raw
+asyncpg claim-and-delete) where the comparison means something.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
-from bench import executor, scheduler
+from bench import executor, matcher, scheduler
 from shared import tenancy
 from shared.postgres import create_pool
 from shared.settings import KafkaSettings, PostgresSettings
@@ -151,7 +151,7 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("ingest did not become ready")
 
 
-PARTS = ("ingest", "scheduler", "executor")
+PARTS = ("ingest", "scheduler", "executor", "matcher")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -176,6 +176,10 @@ async def main(args: argparse.Namespace) -> None:
             )
         if "executor" in args.parts:
             await executor.run(bootstrap, database_url, rounds=rounds)
+        if "matcher" in args.parts:
+            await matcher.run(
+                bootstrap, database_url, rounds=rounds, size=args.matcher_size, b1=b1_passthrough
+            )
 
 
 async def ingest(bootstrap: str, database_url: str, rounds: int) -> None:
@@ -224,6 +228,9 @@ if __name__ == "__main__":
     parser.add_argument("--timers", type=int, default=1_000_000, help="S1 timers and B2 rows")
     parser.add_argument("--schedules", type=int, default=1_000_000, help="S2 idle schedules")
     parser.add_argument("--s2-seconds", type=float, default=120.0, help="S2 measuring time")
+    parser.add_argument(
+        "--matcher-size", type=int, default=1_000_000, help="workflows of M2 and M6's large run"
+    )
     arguments = parser.parse_args()
     unknown = sorted(set(arguments.parts) - set(PARTS))
     if unknown:

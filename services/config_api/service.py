@@ -102,9 +102,11 @@ class ConfigApiService(Service):
             wake=self._changes_written,
             poll_seconds=self.settings.outbox_poll_seconds,
             batch_size=self.settings.outbox_batch_size,
+            publish_timeout_seconds=self.settings.changelog_publish_timeout_seconds,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
         self._relay = relay
+        self.repository.outbox = relay
         self._pool = pool
         self.readiness_checks = clients.readiness_checks
 

@@ -21,6 +21,12 @@ class ConfigApiSettings(ServiceSettings):
         description="how often the outbox relay looks for other replicas' changes",
     )
     outbox_batch_size: int = Field(default=500, ge=1, description="records relayed per batch")
+    changelog_publish_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="longest a save waits for its changelog record's ack before it answers "
+        "and leaves the record to the outbox relay",
+    )
     page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")
     allow_private_networks: bool = Field(
         default=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,6 +14,8 @@ from services.matcher.domain import (
     execution_requests,
 )
 from shared.contracts import CloudEvent, ExecutionRequest
+
+log = logging.getLogger(__name__)
 
 
 class ExecutionSink(Protocol):
@@ -29,10 +32,15 @@ class Enrollments(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Requested:
-    """The requests an event yielded; the event counts as processed once ``delivered`` is done."""
+    """The requests an event yielded; the event counts as processed once ``delivered`` is done.
+
+    ``unreadable`` counts the matched workflows left out because their definition no longer
+    validates (they are dropped from the index until a newer version comes).
+    """
 
     requests: list[ExecutionRequest]
     delivered: Awaitable[object]
+    unreadable: int = 0
 
 
 async def request_executions(
@@ -44,10 +52,22 @@ async def request_executions(
     A redelivered event yields requests with the same execution ids, which is how the executor
     runs each of them at most once (and how a redelivery passes its own enrollment).
     """
-    requests = execution_requests(event, workflows.matching(event))
+    planned = execution_requests(event, workflows.matching(event))
+    for workflow, reason in planned.unreadable:
+        workflows.discard(workflow)
+        log.error(
+            "workflow definition is not readable; it no longer runs",
+            extra={
+                "tenant_id": workflow.tenant_id,
+                "workflow_id": workflow.id,
+                "version": workflow.version,
+                "error": reason,
+            },
+        )
+    requests = planned.requests
     keyed = [(request, enrollment_key(request)) for request in requests]
     keys = [key for _, key in keyed if key is not None]
     if keys:
         admitted = iter(await enrollments.enrolled(keys))
         requests = [request for request, key in keyed if key is None or next(admitted)]
-    return Requested(requests, await sink.request(requests))
+    return Requested(requests, await sink.request(requests), len(planned.unreadable))

@@ -24,6 +24,11 @@ class MatcherSettings(ServiceSettings):
         ge=1,
         description="events whose requests may await the broker's ack at once",
     )
+    max_batch: int = Field(
+        default=500,
+        ge=1,
+        description="events matched per batch; each batch first reads the changelog up to its end",
+    )
     data_dir: Path | None = Field(
         default=None,
         description="faust's data directory; a temporary directory, removed at exit, when unset",

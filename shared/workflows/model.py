@@ -142,7 +142,7 @@ class ErrorHandling(BaseModel):
         return self
 
 
-def _active_is_a_status_synonym(data: Any) -> Any:
+def status_from_active(data: Any) -> Any:
     """Seed 000's ``"active": true|false`` is ``status`` ``active``/``paused``; both at once must
     agree."""
     if not isinstance(data, dict) or "active" not in data:
@@ -191,7 +191,7 @@ class WorkflowDefinition(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _active_synonym(cls, data: Any) -> Any:
-        return _active_is_a_status_synonym(data)
+        return status_from_active(data)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -246,4 +246,4 @@ class WorkflowUpdate(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _active_synonym(cls, data: Any) -> Any:
-        return _active_is_a_status_synonym(data)
+        return status_from_active(data)

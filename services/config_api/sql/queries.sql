@@ -73,7 +73,13 @@ WHERE w.tenant_id = $1 AND w.status = 'active'
 SELECT pg_try_advisory_xact_lock($1);
 
 -- name: claim_outbox
-SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1;
+-- Rows a save is publishing itself are locked by it (lock_pending_changes): skipped here.
+SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED;
+
+-- name: lock_pending_changes
+-- Every pending row of one key, oldest first, waiting for a relay that holds one of them: a
+-- save publishes them in order after its commit, so one workflow's records keep their order.
+SELECT id, topic, key, value FROM outbox WHERE key = $1 ORDER BY id FOR UPDATE;
 
 -- name: delete_outbox
 DELETE FROM outbox WHERE id = ANY($1::bigint[]);

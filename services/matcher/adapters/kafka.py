@@ -1,9 +1,8 @@
-"""The faust stream over ``events.normalized`` and the publishing of execution requests."""
+"""The faust stream over ``events.normalized``; publishing execution requests and dead letters."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -19,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from services.matcher.adapters.changelog import ChangelogReader
+from services.matcher.domain import WorkflowIndex
 from services.matcher.handlers import (
     Enrollments,
     ExecutionSink,
@@ -26,7 +26,8 @@ from services.matcher.handlers import (
     request_executions,
 )
 from services.matcher.settings import MatcherSettings
-from shared.contracts import CloudEvent, ExecutionRequest, Topics
+from shared.contracts import CloudEvent, EventDeadLetter, ExecutionRequest, Topics
+from shared.contracts.errors import validation_details
 from shared.kafka import Outgoing, decode, send_all, tls_context
 from shared.observability import instrumented
 from shared.settings import KafkaSettings
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 EVENTS_MATCHED = Counter(
     "matcher_events_matched_total", "Events that triggered at least one workflow.", ["type"]
 )
+EVENTS_UNMATCHED = Counter(
+    "matcher_events_unmatched_total", "Events that triggered no workflow.", ["type"]
+)
 EXECUTIONS_REQUESTED = Counter(
     "matcher_executions_requested_total",
     "Execution requests published to executions.requested, by trigger.",
@@ -43,6 +47,15 @@ EXECUTIONS_REQUESTED = Counter(
 )
 EVENTS_REJECTED = Counter(
     "matcher_events_rejected_total", "Records of events.normalized that are not an envelope."
+)
+EVENTS_DEADLETTERED = Counter(
+    "matcher_events_deadlettered_total",
+    "Records of events.normalized sent to events.deadletter, by error code.",
+    ["code"],
+)
+WORKFLOWS_UNREADABLE = Counter(
+    "matcher_workflows_unreadable_total",
+    "Matched workflows whose stored definition no longer validates (dropped from the index).",
 )
 MATCH_LATENCY = Histogram(
     "matcher_match_latency_seconds",
@@ -67,6 +80,39 @@ async def verify_copartitioned(producer: AIOKafkaProducer, topics: Topics) -> in
             "are on partition p of the other"
         )
     return events
+
+
+class KafkaDeadLetters:
+    """Publishes the records of ``events.normalized`` the matcher cannot take, with the reason."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def dead_letter(
+        self, record: faust.EventT[bytes], code: str, message: str, details: list[dict[str, str]]
+    ) -> Awaitable[object]:
+        """Hand the dead letter to the producer; return what completes once it is acknowledged."""
+        key = record.message.key
+        letter = EventDeadLetter(
+            received=(record.message.value or b"").decode("utf-8", errors="replace"),
+            tenant=key.decode("utf-8", errors="replace") if isinstance(key, bytes) else None,
+            error={"code": code, "message": message, "details": details},
+        )
+        EVENTS_DEADLETTERED.labels(code).inc()
+        log.error(
+            "event dead-lettered",
+            extra={
+                "partition": record.message.partition,
+                "offset": record.message.offset,
+                "code": code,
+                "error": message,
+            },
+        )
+        return await send_all(
+            self._producer,
+            [Outgoing.of(self._topic, letter, key if isinstance(key, bytes) else None)],
+        )
 
 
 class KafkaExecutionSink(ExecutionSink):
@@ -104,7 +150,14 @@ def _with_configured_fetch_wait(
     return create_worker_consumer
 
 
-def _configure_fetch_wait(app_id: str, wait_ms: int) -> None:
+def configure_fetch_wait(app_id: str, wait_ms: int) -> None:
+    """Give the faust app ``app_id``'s group consumer ``fetch_max_wait_ms=wait_ms``.
+
+    This reaches into faust (``AIOKafkaConsumerThread._create_worker_consumer``) and aiokafka
+    (``AIOKafkaConsumer._fetch_max_wait_ms``, read when the consumer starts), which offer no
+    setting for it: ``tests/integration/matcher/test_faust_internals.py`` fails when an upgrade
+    of either breaks it.
+    """
     _FETCH_MAX_WAIT_MS[app_id] = wait_ms
     create = AIOKafkaConsumerThread._create_worker_consumer
     if not getattr(create, "configured_fetch_wait", False):
@@ -130,13 +183,20 @@ def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | 
 class EventStream:
     """The faust app that turns each event of ``events.normalized`` into execution requests.
 
-    An event waits until its partition's workflows are read (``ChangelogReader``), then its
-    requests are handed to the producer. Events are acked, so that their offsets may be
-    committed, in the order they arrived and each only once the broker acknowledged its
-    requests (at-least-once); up to ``max_events_in_flight`` events wait for that at a time.
-    An event whose partition is revoked while it waits is never acked: the partition's next
-    owner reads it again. faust's assignment signals drive the reader. ``watch()`` raises if
-    the agent, a delivery or faust itself fails.
+    Events are taken in batches (whatever arrived while the previous batch was matched, at
+    most ``max_batch``). Before a batch is matched, the changelog reader reads each of its
+    partitions up to the end offset the broker reports *after* the batch was taken
+    (``ChangelogReader.caught_up``): every workflow saved before its events were accepted is
+    in the index (read your writes), at the cost of one round trip per batch.
+
+    A record that is not an envelope, or an event that cannot be processed, goes to
+    ``events.deadletter`` with the reason, and the partition flows on. Events are acked, so
+    that their offsets may be committed, in the order they arrived and each only once the
+    broker acknowledged its requests or its dead letter (at-least-once); up to
+    ``max_events_in_flight`` events wait for that at a time. An event whose partition is
+    revoked while it waits is never acked: the partition's next owner reads it again. faust's
+    assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
+    itself fails.
     """
 
     def __init__(
@@ -146,6 +206,7 @@ class EventStream:
         workflows: ChangelogReader,
         sink: ExecutionSink,
         enrollments: Enrollments,
+        dead_letters: KafkaDeadLetters,
         *,
         data_dir: Path,
     ) -> None:
@@ -154,9 +215,17 @@ class EventStream:
         self._workflows = workflows
         self._sink = sink
         self._enrollments = enrollments
+        self._dead_letters = dead_letters
         self._max_in_flight = settings.max_events_in_flight
+        self._max_batch = settings.max_batch
+        self._grace_seconds = settings.shutdown_grace_seconds
+        self._draining = False
+        self._taking: asyncio.Task[None] | None = None
+        self._idle_taker = False
+        self._checked: asyncio.Queue[_Checked] | None = None
+        self._in_flight: asyncio.Queue[_InFlight] | None = None
         self._failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        _configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
+        configure_fetch_wait(settings.consumer_group, kafka.fetch_max_wait_ms)
         self.app = faust.App(
             settings.consumer_group,
             # faust lets environment variables (BROKER, TOPIC_PARTITIONS, …) override what it is
@@ -191,7 +260,11 @@ class EventStream:
         await self.app.start()
 
     async def stop(self) -> None:
-        """Stop consuming and commit what was acked. Idempotent."""
+        """Stop matching, let the events in flight be acknowledged (within the grace period),
+        stop consuming and commit what was acked. Idempotent. Events taken but not yet
+        matched, or not acknowledged in time, are redelivered to the partition's next owner
+        (with the same execution ids)."""
+        await self._drain()
         await self.app.stop()
         if not self._failure.done():
             self._failure.cancel()  # what fails from here on is part of stopping
@@ -211,6 +284,24 @@ class EventStream:
         if self.app.crashed:
             raise RuntimeError("the faust app crashed") from self.app.crash_reason
 
+    async def _drain(self) -> None:
+        self._draining = True
+        taking, checked, in_flight = self._taking, self._checked, self._in_flight
+        if taking is None or checked is None or in_flight is None or self._failure.done():
+            return
+        if self._idle_taker:
+            taking.cancel()
+        try:
+            async with asyncio.timeout(self._grace_seconds):
+                await asyncio.gather(taking, return_exceptions=True)
+                await checked.join()
+                await in_flight.join()
+        except TimeoutError:
+            log.warning(
+                "events still in flight at shutdown; they are redelivered",
+                extra={"grace_seconds": self._grace_seconds},
+            )
+
     def _fail(self, error: BaseException) -> None:
         if not self._failure.done():
             self._failure.set_exception(error)
@@ -226,45 +317,97 @@ class EventStream:
     async def _match_events(self, stream: faust.StreamT[bytes]) -> None:
         # ``noack`` is missing from faust's StreamT; every agent stream is a Stream.
         events = cast("faust.Stream[bytes]", stream).noack()
+        taken: asyncio.Queue[faust.EventT[bytes]] = asyncio.Queue(maxsize=self._max_batch)
+        checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=_CHECKS_AHEAD)
         in_flight: asyncio.Queue[_InFlight] = asyncio.Queue(maxsize=self._max_in_flight)
-        acking = asyncio.create_task(self._ack_in_order(events, in_flight))
+        self._checked, self._in_flight = checked, in_flight
+        self._taking = asyncio.create_task(self._take_batches(taken, checked))
+        workers = [
+            self._taking,
+            asyncio.create_task(self._match_checked(checked, in_flight)),
+            asyncio.create_task(self._ack_in_order(events, in_flight)),
+        ]
         try:
-            await self._match(events, in_flight)
+            async for record in events.events():
+                await taken.put(record)
         except Exception as error:
             self._fail(error)
         finally:
-            acking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acking
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            while not checked.empty():
+                checked.get_nowait().check.cancel()
 
-    async def _match(
-        self, stream: faust.StreamT[bytes], in_flight: asyncio.Queue[_InFlight]
+    async def _take_batches(
+        self, taken: asyncio.Queue[faust.EventT[bytes]], checked: asyncio.Queue[_Checked]
+    ) -> None:
+        """Take what arrived as one batch and start its changelog check at once; the check
+        runs while the batch before is matched. The next batch is taken when the check is
+        answered: one check in flight, so that what arrives meanwhile makes one batch (its
+        round trip is shared by more events the busier the stream)."""
+        try:
+            while not self._draining:
+                self._idle_taker = True
+                first = await taken.get()
+                self._idle_taker = False
+                batch = [first]
+                while len(batch) < self._max_batch and not taken.empty():
+                    batch.append(taken.get_nowait())
+                partitions = {record.message.partition for record in batch}
+                check = asyncio.create_task(self._workflows.caught_up(partitions))
+                await checked.put(_Checked(batch, check))
+                await asyncio.wait([check])
+        except Exception as error:
+            self._fail(error)
+
+    async def _match_checked(
+        self, checked: asyncio.Queue[_Checked], in_flight: asyncio.Queue[_InFlight]
+    ) -> None:
+        try:
+            while True:
+                pending = await checked.get()
+                await self._match_batch(pending.batch, await pending.check, in_flight)
+                checked.task_done()
+        except Exception as error:
+            self._fail(error)
+
+    async def _match_batch(
+        self,
+        batch: list[faust.EventT[bytes]],
+        indexes: dict[int, WorkflowIndex | None],
+        in_flight: asyncio.Queue[_InFlight],
     ) -> None:
         handle = instrumented("matcher.request_executions")(request_executions)
-        async for record in stream.events():
-            message = record.message
+        for record in batch:
+            workflows = indexes.get(record.message.partition)
+            if workflows is None:
+                continue  # revoked: the partition's next owner takes the event
             try:
                 event = decode(CloudEvent, record.value)
             except (ValidationError, ValueError) as error:
                 EVENTS_REJECTED.inc()
-                log.error(
-                    "event is not an envelope; skipped",
-                    extra={
-                        "partition": message.partition,
-                        "offset": message.offset,
-                        "error": str(error),
-                    },
-                )
-                await in_flight.put(_InFlight(record))
+                await in_flight.put(_InFlight(record, await self._rejected(record, error)))
                 continue
-            workflows = await self._workflows.workflows_for(message.partition)
-            if workflows is None:
-                continue
-            await in_flight.put(
-                _InFlight(
-                    record, event, await handle(workflows, self._sink, self._enrollments, event)
+            try:
+                requested = await handle(workflows, self._sink, self._enrollments, event)
+            except ValueError as error:  # data that made a request invalid; never a crash
+                delivered = await self._dead_letters.dead_letter(
+                    record, "unprocessable_event", str(error), _details(error)
                 )
-            )
+                await in_flight.put(_InFlight(record, delivered))
+                continue
+            if requested.unreadable:
+                WORKFLOWS_UNREADABLE.inc(requested.unreadable)
+            await in_flight.put(_InFlight(record, requested.delivered, event, requested))
+
+    async def _rejected(self, record: faust.EventT[bytes], error: ValueError) -> Awaitable[object]:
+        return await self._dead_letters.dead_letter(
+            record,
+            "invalid_envelope",
+            "the record on events.normalized is not an event envelope",
+            _details(error),
+        )
 
     async def _ack_in_order(
         self, stream: faust.StreamT[bytes], in_flight: asyncio.Queue[_InFlight]
@@ -274,22 +417,44 @@ class EventStream:
         try:
             while True:
                 pending = await in_flight.get()
+                await pending.delivered
                 if pending.event is not None and pending.requested is not None:
-                    await pending.requested.delivered
                     if requests := pending.requested.requests:
                         EVENTS_MATCHED.labels(pending.event.type).inc()
                         EXECUTIONS_REQUESTED.labels(pending.event.type).inc(len(requests))
+                    else:
+                        EVENTS_UNMATCHED.labels(pending.event.type).inc()
                     latency = time.time() - pending.record.message.timestamp
                     MATCH_LATENCY.observe(max(0.0, latency))
                 await stream.ack(pending.record)
+                in_flight.task_done()
         except Exception as error:
             self._fail(error)
 
 
+def _details(error: ValueError) -> list[dict[str, str]]:
+    if isinstance(error, ValidationError):
+        return validation_details(error)
+    return [{"path": "$", "message": str(error)}]
+
+
+_CHECKS_AHEAD = 2
+"""Batches taken and checked (or being checked) ahead of the one being matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A batch taken, and its changelog check (started when it was taken)."""
+
+    batch: list[faust.EventT[bytes]]
+    check: asyncio.Task[dict[int, WorkflowIndex | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """An event to ack once its requests are acknowledged; one that was no envelope has none."""
+    """An event to ack once ``delivered`` (its requests, or its dead letter) is acknowledged."""
 
     record: faust.EventT[bytes]
+    delivered: Awaitable[object]
     event: CloudEvent | None = None
     requested: Requested | None = None

@@ -2,204 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import RecordMetadata
-from prometheus_client import REGISTRY
 
 from services.matcher.adapters.kafka import TopicsNotCoPartitioned
 from services.matcher.service import MatcherService
 from services.matcher.settings import MatcherSettings
-from shared.contracts import (
-    CloudEvent,
-    ExecutionRequest,
-    Schedule,
-    Topics,
-    TriggerType,
-    WebhookAction,
-    WorkflowChange,
-    WorkflowDefinition,
-    WorkflowStatus,
-    execution_id_for,
+from shared.contracts import CloudEvent, Topics, execution_id_for
+from shared.kafka import tenant_partition
+from tests.integration.matcher.support import (
+    definition,
+    events_handled,
+    events_processed,
+    events_rejected,
+    publish_change,
+    publish_event,
+    read_requests,
+    requests_for,
+    workflows_applied,
 )
-from shared.kafka import encode, tenant_partition, tenant_partitioner
-from shared.settings import KafkaSettings, PostgresSettings
 
 pytestmark = pytest.mark.integration
-
-WAIT_SECONDS = 30
-
-
-@pytest.fixture
-def settings(kafka_settings: KafkaSettings, postgres_settings: PostgresSettings) -> MatcherSettings:
-    return MatcherSettings(
-        host="127.0.0.1", port=0, kafka=kafka_settings, postgres=postgres_settings
-    )
-
-
-@pytest.fixture
-def topics(kafka_settings: KafkaSettings) -> Topics:
-    return Topics(kafka_settings.topic_prefix)
-
-
-@pytest.fixture
-async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
-        partitioner=tenant_partitioner,
-        acks="all",
-    )
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
-@pytest.fixture
-async def matcher(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
-    service = MatcherService(settings)
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
-
-
-def definition(
-    trigger: TriggerType, status: WorkflowStatus = "active", name: str = "workflow"
-) -> WorkflowDefinition:
-    return WorkflowDefinition(
-        name=name,
-        trigger=trigger,
-        schedule=Schedule(cron="0 9 * * 1-5") if trigger == "schedule.cron" else None,
-        actions=[WebhookAction(type="webhook", url="https://hooks.example.com/wf")],
-        status=status,
-    )
-
-
-async def publish_change(
-    producer: AIOKafkaProducer,
-    topics: Topics,
-    tenant_id: str,
-    workflow_id: str,
-    version: int,
-    workflow: WorkflowDefinition | None,
-) -> RecordMetadata:
-    change = WorkflowChange(
-        tenant_id=tenant_id,
-        workflow_id=workflow_id,
-        version=version,
-        workflow=workflow,
-        changed_at=datetime.now(UTC),
-    )
-    return await producer.send_and_wait(
-        topics.workflows_changelog, encode(change), key=change.key.encode()
-    )
-
-
-async def publish_event(
-    producer: AIOKafkaProducer,
-    topics: Topics,
-    tenant_id: str,
-    event_type: TriggerType,
-    subject: str | None = None,
-) -> CloudEvent:
-    event = CloudEvent(
-        id=f"evt_{uuid.uuid4().hex[:12]}",
-        source="native",
-        type=event_type,
-        tenantid=tenant_id,
-        subject=subject,
-        data={"customerName": "Globex", "value": 150000},
-    )
-    await producer.send_and_wait(topics.events_normalized, encode(event), key=tenant_id.encode())
-    return event
-
-
-def events_handled() -> float:
-    """Events whose requests the broker acknowledged: each is timed once, then acked."""
-    return REGISTRY.get_sample_value("matcher_match_latency_seconds_count") or 0.0
-
-
-def events_rejected() -> float:
-    return REGISTRY.get_sample_value("matcher_events_rejected_total") or 0.0
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait for ``condition``; fail (never pass) if it does not hold within the bound."""
-    try:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
-
-
-async def workflows_applied(matcher: MatcherService, record: RecordMetadata) -> None:
-    """Wait until the matcher has read the changelog past ``record``."""
-
-    def applied() -> bool:
-        assert matcher.workflows is not None
-        position = matcher.workflows.position(record.partition)
-        return position is not None and position > record.offset
-
-    await eventually(applied, f"the matcher to read changelog offset {record.offset}")
-
-
-async def read_requests(
-    settings: KafkaSettings, topic: str
-) -> list[tuple[bytes, ExecutionRequest]]:
-    """Every record on ``topic`` up to its end offsets now, as (key, request)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        found: list[tuple[bytes, ExecutionRequest]] = []
-        async with asyncio.timeout(WAIT_SECONDS):
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found.extend(
-                        (r.key or b"", ExecutionRequest.model_validate_json(r.value or b""))
-                        for r in records
-                    )
-        return found
-    finally:
-        await consumer.stop()
-
-
-async def requests_for(
-    settings: KafkaSettings, topics: Topics, *events: CloudEvent
-) -> list[tuple[bytes, ExecutionRequest]]:
-    """Every request on the topic, once there is one for each of ``events``."""
-    wanted = {event.id for event in events}
-    async with asyncio.timeout(WAIT_SECONDS):
-        while True:
-            found = await read_requests(settings, topics.executions_requested)
-            if wanted <= {request.event.id for _, request in found}:
-                return found
-
-
-async def events_processed(handled_before: float, events: int) -> None:
-    """Wait until the matcher has processed ``events`` more events, requests acknowledged."""
-    await eventually(
-        lambda: events_handled() >= handled_before + events,
-        f"the matcher to handle {events} events",
-    )
 
 
 async def test_each_event_requests_one_execution_per_active_matching_workflow_of_its_tenant(

@@ -40,13 +40,18 @@ def change(
     version: int,
     workflow: WorkflowDefinition | None,
     tenant_id: str = TENANT,
-) -> WorkflowChange:
-    return WorkflowChange(
-        tenant_id=tenant_id,
-        workflow_id=workflow_id,
-        version=version,
-        workflow=workflow,
-        changed_at=datetime(2026, 11, 21, tzinfo=UTC),
+) -> bytes:
+    """A changelog record, as the matcher reads it from the topic."""
+    return (
+        WorkflowChange(
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            version=version,
+            workflow=workflow,
+            changed_at=datetime(2026, 11, 21, tzinfo=UTC),
+        )
+        .model_dump_json(by_alias=True)
+        .encode()
     )
 
 
@@ -65,7 +70,7 @@ def matched(index: WorkflowIndex, incoming: CloudEvent) -> list[tuple[str, int]]
     return sorted((workflow.id, workflow.version) for workflow in index.matching(incoming))
 
 
-def index_of(*changes: WorkflowChange) -> WorkflowIndex:
+def index_of(*changes: bytes) -> WorkflowIndex:
     index = WorkflowIndex()
     for record in changes:
         index.apply(record)
@@ -93,7 +98,7 @@ def test_the_highest_version_wins_whatever_the_order_and_repetitions() -> None:
     assert not index.apply(change("wf-1", 2, definition(name="replayed")))
 
     [workflow] = index.matching(event())
-    assert (workflow.version, workflow.definition.name) == (2, "second")
+    assert (workflow.version, workflow.definition().name) == (2, "second")
 
 
 def test_a_new_version_can_move_a_workflow_to_another_trigger() -> None:
@@ -172,8 +177,8 @@ def test_execution_requests_carry_the_matched_version_and_a_deterministic_id() -
     index = index_of(change("wf-1", 1, definition()), change("wf-1", 3, definition(name="v3")))
     incoming = event(event_id="evt_42")
 
-    [request] = execution_requests(incoming, index.matching(incoming))
-    [again] = execution_requests(incoming, index.matching(incoming))
+    [request] = execution_requests(incoming, index.matching(incoming)).requests
+    [again] = execution_requests(incoming, index.matching(incoming)).requests
 
     assert request.execution_id == again.execution_id == execution_id_for(incoming, "wf-1", 3)
     assert (request.tenant_id, request.workflow_id, request.workflow_version) == (TENANT, "wf-1", 3)
@@ -184,16 +189,16 @@ def test_execution_requests_carry_the_matched_version_and_a_deterministic_id() -
 def test_execution_ids_differ_by_event_workflow_and_version() -> None:
     index = index_of(change("wf-1", 1, definition()), change("wf-2", 1, definition()))
     first, second = event(event_id="evt_1"), event(event_id="evt_2")
-    ids = {r.execution_id for r in execution_requests(first, index.matching(first))}
-    ids |= {r.execution_id for r in execution_requests(second, index.matching(second))}
+    ids = {r.execution_id for r in execution_requests(first, index.matching(first)).requests}
+    ids |= {r.execution_id for r in execution_requests(second, index.matching(second)).requests}
     index.apply(change("wf-1", 2, definition()))
-    ids |= {r.execution_id for r in execution_requests(first, index.matching(first))}
+    ids |= {r.execution_id for r in execution_requests(first, index.matching(first)).requests}
 
     assert len(ids) == 5
 
 
 def test_no_match_no_request() -> None:
-    assert execution_requests(event(), WorkflowIndex().matching(event())) == []
+    assert execution_requests(event(), WorkflowIndex().matching(event())).requests == []
 
 
 def test_conditions_decide_which_triggered_workflows_match() -> None:

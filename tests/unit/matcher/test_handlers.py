@@ -41,21 +41,23 @@ class InMemoryEnrollments(Enrollments):
         ]
 
 
-def active_workflow(
-    workflow_id: str, version: int = 1, *, enrollment: str = "every_time"
-) -> WorkflowChange:
-    return WorkflowChange(
-        tenant_id="acme",
-        workflow_id=workflow_id,
-        version=version,
-        workflow=WorkflowDefinition(
-            name=workflow_id,
-            trigger="contract.expiring",
-            actions=[WebhookAction(type="webhook", url="https://hooks.example.com/a")],
-            status="active",
-            enrollment=enrollment,
-        ),
-        changed_at=datetime(2026, 11, 21, tzinfo=UTC),
+def active_workflow(workflow_id: str, version: int = 1, *, enrollment: str = "every_time") -> bytes:
+    return (
+        WorkflowChange(
+            tenant_id="acme",
+            workflow_id=workflow_id,
+            version=version,
+            workflow=WorkflowDefinition(
+                name=workflow_id,
+                trigger="contract.expiring",
+                actions=[WebhookAction(type="webhook", url="https://hooks.example.com/a")],
+                status="active",
+                enrollment=enrollment,
+            ),
+            changed_at=datetime(2026, 11, 21, tzinfo=UTC),
+        )
+        .model_dump_json(by_alias=True)
+        .encode()
     )
 
 

@@ -113,7 +113,7 @@ async def faust_auth(kafka: KafkaSettings, tmp_path: Path) -> tuple[dict[str, An
     calls it) and its producer (``_settings_auth``), for the matcher's real app."""
     unused = cast("Any", None)
     stream = EventStream(
-        MatcherSettings(kafka=kafka), Topics(), unused, unused, unused, data_dir=tmp_path
+        MatcherSettings(kafka=kafka), Topics(), unused, unused, unused, unused, data_dir=tmp_path
     )
     conf = stream.app.conf
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -51,21 +51,37 @@ def _version(row: asyncpg.Record) -> VersionRecord:
     )
 
 
-async def _announce(db: Queryable, change: WorkflowChange) -> None:
-    """Queue the changelog record; the relay publishes it once the transaction committed."""
+class CommittedChanges(Protocol):
+    async def publish_committed(self, key: str) -> bool:
+        """Publish the committed outbox rows of ``key``, in order, and delete them once
+        acknowledged; False if the broker did not acknowledge in time (they stay for the relay)."""
+
+
+async def _announce(db: Queryable, change: WorkflowChange) -> str:
+    """Queue the changelog record in the change's transaction; returns its key, to publish
+    once the transaction committed."""
     value = change.model_dump(mode="json", by_alias=True)
     await db.execute(QUERIES.insert_outbox, CHANGELOG_TOPIC, change.key, value)
+    return change.key
 
 
 class PostgresWorkflowRepository(PoolHolder):
     """Implements ``handlers.WorkflowRepository``. Every query is scoped by tenant.
 
-    ``changes_written`` is set after each committed change, waking the outbox relay.
+    Read your writes: a change returns only once its changelog record is on the broker —
+    ``outbox.publish_committed`` publishes it right after the commit and awaits the ack within
+    a bound. If that fails or times out (or before the service connected), the outbox row stays
+    and ``changes_written`` wakes the relay, which publishes it (the fallback).
     """
 
     def __init__(self, *, changes_written: asyncio.Event, pool: Pool | None = None) -> None:
         super().__init__(pool)
         self._changes_written = changes_written
+        self.outbox: CommittedChanges | None = None
+
+    async def _published(self, key: str) -> None:
+        if self.outbox is None or not await self.outbox.publish_committed(key):
+            self._changes_written.set()
 
     async def create(
         self,
@@ -102,7 +118,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 "created",
                 None,
             )
-            await _announce(connection, record.change())
+            announced = await _announce(connection, record.change())
             after = {**workflow_state(record.version, stored), **(note or {})}
             await write_audit(
                 connection,
@@ -110,7 +126,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 actor,
                 AuditChange(action, "workflow", workflow_id, None, after),
             )
-        self._changes_written.set()
+        await self._published(announced)
         return record
 
     async def revise(
@@ -149,7 +165,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 revision.change,
                 revision.restored_from,
             )
-            await _announce(connection, record.change())
+            announced = await _announce(connection, record.change())
             after = workflow_state(record.version, stored)
             if revision.restored_from is not None:
                 after["restoredFrom"] = revision.restored_from
@@ -160,7 +176,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 actor,
                 AuditChange(revision.action, "workflow", workflow_id, before, after),
             )
-        self._changes_written.set()
+        await self._published(announced)
         return record
 
     async def delete(
@@ -192,7 +208,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 workflow=None,
                 changed_at=deleted_at,
             )
-            await _announce(connection, removal)
+            announced = await _announce(connection, removal)
             before = workflow_state(row["version"], row["definition"])
             await write_audit(
                 connection,
@@ -201,7 +217,7 @@ class PostgresWorkflowRepository(PoolHolder):
                 AuditChange("delete", "workflow", workflow_id, before, None),
             )
             await connection.execute(QUERIES.delete_workflow, tenant_id, workflow_id)
-        self._changes_written.set()
+        await self._published(announced)
         return True
 
     async def republish_all(self) -> int:
