@@ -1,6 +1,18 @@
-"""``DB_SSLMODE`` reaches the real connection: the server's answer depends on it."""
+"""``DB_SSLMODE`` reaches the real connection: the server's answer depends on it.
+
+TLS is negotiated on TCP connections only (over a Unix socket both PostgreSQL and asyncpg
+skip it), so when the test database is reached through a socket, as the embedded server is,
+the test talks to it through a plain TCP forwarder: the server then answers the client's
+SSL request itself, and whether the connection is refused or encrypted is the server's word.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -12,24 +24,70 @@ from shared.settings import PostgresSettings
 pytestmark = pytest.mark.integration
 
 
-async def test_sslmode_decides_whether_the_connection_is_encrypted(database_url: str) -> None:
-    plain = await create_pool(
-        PostgresSettings(database_url=SecretStr(database_url), db_sslmode="disable"),
-        application_name="tls-test",
-    )
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        server_has_tls = await plain.fetchval("SHOW ssl") == "on"
-        assert not await plain.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
     finally:
-        await plain.close()
+        writer.close()
 
-    required = PostgresSettings(database_url=SecretStr(database_url), db_sslmode="require")
-    if server_has_tls:
-        pool = await create_pool(required, application_name="tls-test")
+
+@contextlib.asynccontextmanager
+async def _over_tcp(url: str) -> AsyncIterator[str]:
+    """``url`` itself when it is TCP; else a URL through a TCP forwarder to its socket."""
+    parts = urlsplit(url)
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    if not socket_dir.startswith("/"):
+        yield url
+        return
+    port = parts.port or int(parse_qs(parts.query).get("port", ["5432"])[0])
+    socket_path = str(Path(socket_dir) / f".s.PGSQL.{port}")
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_unix_connection(socket_path)
+        for task in (
+            asyncio.create_task(_pipe(client_reader, server_writer)),
+            asyncio.create_task(_pipe(server_reader, client_writer)),
+        ):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    tcp_port = server.sockets[0].getsockname()[1]
+    user = parts.username or "postgres"
+    try:
+        yield urlunsplit((parts.scheme, f"{user}@127.0.0.1:{tcp_port}", parts.path, "", ""))
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def test_sslmode_decides_whether_the_connection_is_encrypted(database_url: str) -> None:
+    async with _over_tcp(database_url) as url:
+        plain = await create_pool(
+            PostgresSettings(database_url=SecretStr(url), db_sslmode="disable"),
+            application_name="tls-test",
+        )
         try:
-            assert await pool.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            server_has_tls = await plain.fetchval("SHOW ssl") == "on"
+            assert not await plain.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         finally:
-            await pool.close()
-    else:
-        with pytest.raises((ConnectionError, asyncpg.PostgresError), match=r"(?i)ssl"):
-            await create_pool(required, application_name="tls-test")
+            await plain.close()
+
+        required = PostgresSettings(database_url=SecretStr(url), db_sslmode="require")
+        if server_has_tls:
+            pool = await create_pool(required, application_name="tls-test")
+            try:
+                assert await pool.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            finally:
+                await pool.close()
+        else:
+            with pytest.raises((ConnectionError, asyncpg.PostgresError), match=r"(?i)ssl"):
+                await create_pool(required, application_name="tls-test")
