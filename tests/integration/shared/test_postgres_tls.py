@@ -47,7 +47,9 @@ async def _over_tcp(url: str) -> AsyncIterator[str]:
     socket_path = str(Path(socket_dir) / f".s.PGSQL.{port}")
     tasks: set[asyncio.Task[None]] = set()
 
-    async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def forward(
+        client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
         server_reader, server_writer = await asyncio.open_unix_connection(socket_path)
         for task in (
             asyncio.create_task(_pipe(client_reader, server_writer)),
@@ -77,7 +79,9 @@ async def test_sslmode_decides_whether_the_connection_is_encrypted(database_url:
         )
         try:
             server_has_tls = await plain.fetchval("SHOW ssl") == "on"
-            assert not await plain.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert not await plain.fetchval(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
         finally:
             await plain.close()
 
@@ -85,7 +89,9 @@ async def test_sslmode_decides_whether_the_connection_is_encrypted(database_url:
         if server_has_tls:
             pool = await create_pool(required, application_name="tls-test")
             try:
-                assert await pool.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                assert await pool.fetchval(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                )
             finally:
                 await pool.close()
         else:
