@@ -16,6 +16,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresTemplateGallery,
     PostgresTenants,
     PostgresWorkflowRepository,
     migrate,
@@ -51,6 +52,7 @@ class ConfigApiService(Service):
         self.audit = PostgresAuditLog()
         self.records = PostgresProductRecords()
         self.tenants = PostgresTenants()
+        self.gallery = PostgresTemplateGallery(self.repository)
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
@@ -62,6 +64,7 @@ class ConfigApiService(Service):
             self.audit,
             self.records,
             self.tenants,
+            self.gallery,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -77,6 +80,7 @@ class ConfigApiService(Service):
                 policy=SavePolicy(allow_private_networks=self.settings.allow_private_networks),
                 tenants=self.tenants,
                 page_size_max=self.settings.page_size_max,
+                gallery=self.gallery,
             ),
             authenticate=self._authenticate,
         )

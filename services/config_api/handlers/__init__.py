@@ -6,6 +6,13 @@ transactions their docstrings promise.
 
 from services.config_api.handlers.audit import AuditReader, list_audit
 from services.config_api.handlers.executions import ExecutionReader, get_execution, list_executions
+from services.config_api.handlers.gallery import (
+    TemplateGallery,
+    get_gallery_template,
+    list_gallery,
+    publish_template,
+    use_template,
+)
 from services.config_api.handlers.records import (
     ProductRecordReader,
     get_product_record,
@@ -50,6 +57,7 @@ __all__ = [
     "ExecutionReader",
     "InboundSecretRepository",
     "ProductRecordReader",
+    "TemplateGallery",
     "TenantRepository",
     "WorkflowRepository",
     "create_template",
@@ -59,6 +67,7 @@ __all__ = [
     "delete_workflow",
     "duplicate_workflow",
     "get_execution",
+    "get_gallery_template",
     "get_inbound_secret",
     "get_product_record",
     "get_template",
@@ -68,15 +77,18 @@ __all__ = [
     "inbound_source",
     "list_audit",
     "list_executions",
+    "list_gallery",
     "list_inbound_secrets",
     "list_product_records",
     "list_templates",
     "list_versions",
     "list_workflows",
+    "publish_template",
     "restore_version",
     "set_inbound_secret",
     "test_workflow",
     "update_template",
     "update_tenant",
     "update_workflow",
+    "use_template",
 ]

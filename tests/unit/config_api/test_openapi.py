@@ -17,6 +17,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresTemplateGallery,
     PostgresTenants,
     PostgresWorkflowRepository,
 )
@@ -31,10 +32,11 @@ async def _nobody(_token: str) -> Principal | None:
 
 def registered_operations() -> set[tuple[str, str]]:
     app = web.Application()
+    workflows = PostgresWorkflowRepository(changes_written=asyncio.Event())
     http.add_routes(
         app,
         api=http.Api(
-            workflows=PostgresWorkflowRepository(changes_written=asyncio.Event()),
+            workflows=workflows,
             executions=PostgresExecutionReader(),
             templates=PostgresEmailTemplates(),
             secrets=PostgresInboundSecrets(),
@@ -43,6 +45,7 @@ def registered_operations() -> set[tuple[str, str]]:
             policy=SavePolicy(),
             tenants=PostgresTenants(),
             page_size_max=200,
+            gallery=PostgresTemplateGallery(workflows),
         ),
         authenticate=_nobody,
     )

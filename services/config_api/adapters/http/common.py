@@ -48,6 +48,7 @@ class Api:
     policy: SavePolicy
     tenants: handlers.TenantRepository
     page_size_max: int
+    gallery: handlers.TemplateGallery
 
 
 API = web.AppKey("config_api", Api)

@@ -21,6 +21,7 @@ from services.config_api.adapters.http.openapi_components import (
     ref,
     workflow_schemas,
 )
+from services.config_api.adapters.http.openapi_gallery import gallery_parameters, gallery_schemas
 from services.config_api.domain import PRODUCT_RESOURCES
 
 
@@ -304,6 +305,7 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
             ),
         },
         **_record_paths(),
+        **_gallery_paths(names),
         OPENAPI_PATH: {
             "get": {
                 "operationId": "getOpenApi",
@@ -352,11 +354,59 @@ def _record_paths() -> dict[str, Schema]:
     return paths
 
 
+def _gallery_paths(names: dict[str, str]) -> dict[str, Schema]:
+    """The templates gallery (seed 003): list, read, use, publish."""
+    use = _operation(
+        "useTemplate",
+        "Copy the template's workflow into the tenant as a new draft (its usage count goes up "
+        "by one); the body, optional, may rename it",
+        ok=(201, "the new workflow; Location names it", "Workflow"),
+        errors=(400, 401, 403, 404, 413, 422),
+        parameters=("TemplateSlug",),
+        body=names["TemplateUse:validation"],
+        tag="templates",
+    )
+    use["requestBody"]["required"] = False
+    return {
+        "/api/templates": {
+            "get": _operation(
+                "listTemplates",
+                "The gallery: system templates and this tenant's own, featured first, each with "
+                "its usage count",
+                ok=(200, "a page of templates", "GalleryTemplatePage"),
+                errors=_READ,
+                parameters=("CategoryFilter", "ScopeFilter", *_PAGE),
+                tag="templates",
+            ),
+            "post": _operation(
+                "publishTemplate",
+                "Publish one of the tenant's workflows as a template only this tenant sees",
+                ok=(201, "the template; Location names it", "GalleryTemplate"),
+                errors=(*_WRITE, 409),
+                body=names["TemplatePublish:validation"],
+                tag="templates",
+            ),
+        },
+        "/api/templates/{slug}": {
+            "get": _operation(
+                "getTemplate",
+                "One template of the gallery",
+                ok=(200, "the template", "GalleryTemplate"),
+                errors=_READ_ONE,
+                parameters=("TemplateSlug",),
+                tag="templates",
+            ),
+        },
+        "/api/templates/{slug}/use": {"post": use},
+    }
+
+
 @functools.cache
 def openapi_document(page_size_max: int) -> Schema:
     """The whole document; computed once per process (the models do not change at run time)."""
     defs, names = model_schemas()
     schemas = {**defs, **workflow_schemas(defs, names), **api_schemas(), **record_schemas()}
+    schemas |= gallery_schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -378,7 +428,7 @@ def openapi_document(page_size_max: int) -> Schema:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"}
             },
-            "parameters": parameters(page_size_max),
+            "parameters": parameters(page_size_max) | gallery_parameters(),
             "schemas": schemas,
         },
     }

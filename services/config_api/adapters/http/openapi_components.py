@@ -20,6 +20,8 @@ from services.config_api.domain import (
     EmailTemplateInput,
     InboundSecretInput,
     ProductResource,
+    TemplatePublish,
+    TemplateUse,
     TenantPatch,
     camel,
 )
@@ -72,6 +74,8 @@ def model_schemas() -> tuple[dict[str, Schema], dict[str, str]]:
             (EmailTemplateInput, "validation"),
             (InboundSecretInput, "validation"),
             (TenantPatch, "validation"),
+            (TemplatePublish, "validation"),
+            (TemplateUse, "validation"),
         ],
         ref_template=_REF,
     )

@@ -6,6 +6,7 @@ its version and outbox record) in one transaction.
 
 from services.config_api.adapters.postgres.audit import PostgresAuditLog, write_audit
 from services.config_api.adapters.postgres.executions import PostgresExecutionReader
+from services.config_api.adapters.postgres.gallery import PostgresTemplateGallery
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migrate
 from services.config_api.adapters.postgres.records import PostgresProductRecords
 from services.config_api.adapters.postgres.tenant_resources import (
@@ -24,6 +25,7 @@ __all__ = [
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
     "PostgresProductRecords",
+    "PostgresTemplateGallery",
     "PostgresTenants",
     "PostgresWorkflowRepository",
     "install_example_templates",

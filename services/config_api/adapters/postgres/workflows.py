@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -92,9 +93,14 @@ class PostgresWorkflowRepository(PoolHolder):
         actor: str,
         action: str = "create",
         note: dict[str, Any] | None = None,
+        within: Callable[[Queryable], Awaitable[None]] | None = None,
     ) -> WorkflowRecord:
+        """``within``: another write of the same transaction, made first (a template's usage
+        count); if it raises, nothing is stored."""
         stored = stored_definition(definition)
         async with self._pool.acquire() as connection, connection.transaction():
+            if within is not None:
+                await within(connection)
             row = await connection.fetchrow(
                 QUERIES.insert_workflow,
                 workflow_id,
