@@ -35,7 +35,7 @@ WRITES = [(method, path) for method, path in OPERATIONS if (method, path) not in
 ID_TAKING = [
     (method, path)
     for method, path in OPERATIONS
-    if re.search(r"\{(workflow_id|execution_id|template_id|record_id)\}", path)
+    if re.search(r"\{(workflow_id|execution_id|template_id|record_id|slug)\}", path)
 ]
 BODIES: dict[str, Any] = {
     "/api/workflows": WEBHOOK_WORKFLOW,
@@ -53,6 +53,10 @@ async def owned_resources(pool: Pool, client: Client) -> dict[str, str]:
     _, template = await client.request(
         "POST", "/api/email-templates", json={"name": "mine", "subject": "s", "body": "b"}
     )
+    published = {"workflowId": workflow["id"], "slug": f"mine-{workflow['id'][-8:]}"}
+    _, gallery_template = await client.request(
+        "POST", "/api/templates", json={**published, "category": "Sales"}
+    )
     await apply_migrations(pool, owner="executor", package="services.executor")
     execution_id = f"exe_{workflow['id']}"
     await pool.execute(
@@ -69,6 +73,7 @@ async def owned_resources(pool: Pool, client: Client) -> dict[str, str]:
         "template_id": template["id"],
         "execution_id": execution_id,
         "source": "hubspot",
+        "slug": gallery_template["slug"],
         **{f"record_id@{path}": record_id for path, record_id in records.items()},
     }
 

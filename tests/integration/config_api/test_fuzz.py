@@ -132,7 +132,11 @@ def live_api(
                 yield LiveApi(
                     base_url,
                     fuzz_key,
-                    {"workflow_id": workflow["id"], "template_id": template["id"]},
+                    {
+                        "workflow_id": workflow["id"],
+                        "template_id": template["id"],
+                        "slug": "high-value-deal-alert",
+                    },
                 )
             finally:
                 process.send_signal(signal.SIGTERM)
