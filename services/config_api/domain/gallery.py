@@ -93,10 +93,6 @@ class TemplateSource(BaseModel):
             )
         return self
 
-    @property
-    def definition(self) -> WorkflowDefinition:
-        return WorkflowDefinition.model_validate(self.workflow)
-
 
 @dataclass(frozen=True, slots=True)
 class GalleryTemplate:

@@ -37,6 +37,7 @@ from services.config_api.gallery import (
     render_migration,
     sql_text,
 )
+from services.config_api.gallery.__main__ import main as gallery_command
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SOURCES = load_sources()
@@ -238,3 +239,10 @@ def test_gallery_cursors_and_filters() -> None:
     with pytest.raises(InvalidInput) as invalid:
         parse_category("sales")
     assert invalid.value.details[0]["path"] == "query.category"
+
+
+def test_the_generator_says_the_migration_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gallery_command(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().err
+    assert gallery_command(["--print"]) == 0
+    assert capsys.readouterr().out == render_migration(SOURCES)
