@@ -20,6 +20,7 @@ from services.config_api.adapters.postgres import (
     PostgresWorkflowRepository,
     migrate,
 )
+from services.config_api.adapters.postgres.hooks import PostgresWorkflowHooks
 from services.config_api.domain import SavePolicy
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
@@ -51,6 +52,7 @@ class ConfigApiService(Service):
         self.audit = PostgresAuditLog()
         self.records = PostgresProductRecords()
         self.tenants = PostgresTenants()
+        self.hooks = PostgresWorkflowHooks()
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
@@ -62,6 +64,7 @@ class ConfigApiService(Service):
             self.audit,
             self.records,
             self.tenants,
+            self.hooks,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -77,6 +80,8 @@ class ConfigApiService(Service):
                 policy=SavePolicy(allow_private_networks=self.settings.allow_private_networks),
                 tenants=self.tenants,
                 page_size_max=self.settings.page_size_max,
+                hooks=self.hooks,
+                hooks_base_url=self.settings.hooks_base_url,
             ),
             authenticate=self._authenticate,
         )

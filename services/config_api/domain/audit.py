@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-RESOURCE_TYPES = ("workflow", "email_template", "inbound_secret", "api_key", "tenant")
+RESOURCE_TYPES = (
+    "workflow",
+    "email_template",
+    "inbound_secret",
+    "api_key",
+    "tenant",
+    "workflow_hook",
+)
 """What the audit log records changes to (``resource_type``)."""
 
 

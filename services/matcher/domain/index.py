@@ -52,13 +52,18 @@ from shared.contracts.envelope import TENANT_ID_PATTERN
 from shared.workflows.conditions import ConditionGroup
 from shared.workflows.model import WorkflowStatus, status_from_active
 
-TARGETED_TRIGGERS: frozenset[TriggerType] = frozenset({"schedule.cron", "workflow.triggered"})
+TARGETED_TRIGGERS: frozenset[TriggerType] = frozenset(
+    {"schedule.cron", "webhook.received", "workflow.triggered"}
+)
 """Triggers whose events may name the one workflow they are for in ``subject``.
 
-A ``schedule.cron`` event always targets one workflow (without a subject it triggers none); a
-``workflow.triggered`` event targets the workflow in its subject when it has one, and every
+A ``schedule.cron`` or ``webhook.received`` event always targets one workflow (without a
+subject it triggers none: a cron slot and a workflow's inbound hook are each one workflow's);
+a ``workflow.triggered`` event targets the workflow in its subject when it has one, and every
 workflow with that trigger otherwise.
 """
+SUBJECT_REQUIRED: frozenset[TriggerType] = frozenset({"schedule.cron", "webhook.received"})
+"""The targeted triggers whose events without a subject trigger nothing."""
 
 DEFINITION_CACHE_SIZE: Final = 16_384
 """Parsed definitions kept for the workflows matched most recently (about 8 KB each, so at
@@ -564,7 +569,7 @@ class WorkflowIndex:
         if scope is None:
             return []
         data = event.data
-        if event.type in TARGETED_TRIGGERS and (event.subject or event.type == "schedule.cron"):
+        if event.type in TARGETED_TRIGGERS and (event.subject or event.type in SUBJECT_REQUIRED):
             target = scope.by_id.get(event.subject) if event.subject else None
             if target is None or (
                 target.condition is not None and not holds(target.condition, data)
