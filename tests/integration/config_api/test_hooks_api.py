@@ -57,7 +57,9 @@ async def test_a_token_is_shown_once_stored_hashed_and_rotation_replaces_it(
     assert await published_hooks(pool, tenant_id) == [
         (workflow["id"], hashlib.sha256(token.encode()).digest())
     ]
-    stored = await pool.fetchrow("SELECT * FROM workflow_hooks WHERE workflow_id = $1", workflow["id"])
+    stored = await pool.fetchrow(
+        "SELECT * FROM workflow_hooks WHERE workflow_id = $1", workflow["id"]
+    )
     assert stored is not None
     assert token not in json.dumps({k: str(v) for k, v in dict(stored).items()})
 
@@ -131,9 +133,12 @@ async def test_only_a_webhook_received_workflow_has_a_hook_and_only_while_it_kee
 
     status, _ = await client.request("DELETE", f"/api/workflows/{hooked['id']}")
     assert status == 204
-    assert await pool.fetchval(
-        "SELECT count(*) FROM workflow_hooks WHERE workflow_id = $1", hooked["id"]
-    ) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM workflow_hooks WHERE workflow_id = $1", hooked["id"]
+        )
+        == 0
+    )
 
 
 async def test_another_tenant_cannot_see_issue_or_rotate_a_hook(
