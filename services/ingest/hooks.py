@@ -22,9 +22,11 @@ from pydantic import ValidationError
 from services.ingest.domain import Problem, Rejected
 from services.ingest.sources.base import event_id, parse_json
 from shared.contracts import CloudEvent
+from shared.contracts.envelope import HOOK_SOURCE
 from shared.contracts.errors import validation_details
 
-HOOK_SOURCE: Final = "hook"
+__all__ = ["HOOK_SOURCE", "delivery_key", "hook_event", "read_data"]
+
 HOOK_TRIGGER: Final = "webhook.received"
 JSON: Final = "application/json"
 FORM: Final = "application/x-www-form-urlencoded"
