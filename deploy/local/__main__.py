@@ -93,10 +93,11 @@ class Child:
 
 SINK = Child("sink", "deploy.local.sink", "SINK_PORT", SINK_PORT)
 API = Child("config-api", "services.config_api", "API_PORT", 8080)
+INGEST = Child("ingest", "services.ingest", "INGEST_PORT", 8081)
 CHILDREN = [
     SINK,
     API,
-    Child("ingest", "services.ingest", "INGEST_PORT", 8081),
+    INGEST,
     Child("matcher", "services.matcher", "MATCHER_PORT", 8082),
     Child("executor", "services.executor", "EXECUTOR_PORT", 8083),
     Child("scheduler", "services.scheduler", "SCHEDULER_PORT", 8084),
@@ -128,6 +129,8 @@ async def database_reachable(url: str) -> bool:
 class DevStack:
     def __init__(self) -> None:
         self.env = {**DEV_DEFAULTS, **os.environ}
+        # Hook URLs the config API hands out name the port ingest listens on here.
+        self.env.setdefault("API_HOOKS_BASE_URL", f"http://127.0.0.1:{INGEST.port}")
         self.sunk = self.point_providers_at_the_sink()
         self.broker: EmbeddedBroker | None = None
         self.database: EmbeddedPostgres | None = None

@@ -21,6 +21,7 @@ from services.config_api.adapters.postgres import (
     PostgresWorkflowRepository,
     migrate,
 )
+from services.config_api.adapters.postgres.hooks import PostgresWorkflowHooks
 from services.config_api.domain import SavePolicy
 from services.config_api.settings import ConfigApiSettings
 from shared import tenancy
@@ -53,6 +54,7 @@ class ConfigApiService(Service):
         self.records = PostgresProductRecords()
         self.tenants = PostgresTenants()
         self.gallery = PostgresTemplateGallery(self.repository)
+        self.hooks = PostgresWorkflowHooks()
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
@@ -65,6 +67,7 @@ class ConfigApiService(Service):
             self.records,
             self.tenants,
             self.gallery,
+            self.hooks,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -81,6 +84,8 @@ class ConfigApiService(Service):
                 tenants=self.tenants,
                 page_size_max=self.settings.page_size_max,
                 gallery=self.gallery,
+                hooks=self.hooks,
+                hooks_base_url=self.settings.hooks_base_url,
             ),
             authenticate=self._authenticate,
         )

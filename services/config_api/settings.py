@@ -28,6 +28,12 @@ class ConfigApiSettings(ServiceSettings):
         "and leaves the record to the outbox relay",
     )
     page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")
+    hooks_base_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://[^/?#]+$",
+        description="scheme and host senders reach ingest at: the start of every workflow's "
+        "inbound hook URL (…/v1/hooks/{tenant}/{token})",
+    )
     allow_private_networks: bool = Field(
         default=False,
         validation_alias="WEBHOOK_ALLOW_PRIVATE_NETWORKS",

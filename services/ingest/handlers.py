@@ -4,7 +4,8 @@ Every intake path — ``POST /v1/events``, ``POST /v1/webhooks/{source}/{tenant}
 ``events.inbound`` — ends in ``accept``: parse with the source's adapter, record notices, drop
 what was already published, publish the rest and wait for the broker's acks, and only then
 remember the ids as published (so a publish that failed leaves the vendor's retry free to
-publish again).
+publish again). A workflow's inbound hook (``POST /v1/hooks/{tenant}/{token}``) ends in
+``accept_hook``, which publishes the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
-from services.ingest import sources
+from services.ingest import hooks, sources
 from services.ingest.domain import Problem, Rejected
 from services.ingest.sources import Intake, Notice
 from services.ingest.sources.base import Reply, parse_json
@@ -66,6 +67,20 @@ class PublishedEvents(Protocol):
 
     async def remember(self, tenant_id: str, event_ids: Sequence[str]) -> None:
         """Record ``event_ids`` as published now (called only after the broker's acks)."""
+
+
+class NotPublished(Exception):
+    """What ingest reads through another service's published view is not there yet (the config
+    API has not migrated this database)."""
+
+
+class WorkflowHooks(Protocol):
+    """The inbound hooks the config API publishes."""
+
+    async def workflow_for(self, tenant_id: str, token: str) -> str | None:
+        """The id of the tenant's workflow whose hook ``token`` is, if any (looked up by the
+        token's digest: a wrong token, tenant or workflow all come back None). Raises
+        ``NotPublished`` while the config API's view does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +139,46 @@ async def accept(
             "input recorded, not an event",
             extra={"source": source, "tenant": tenant_id, "code": notice.code, **notice.details},
         )
-    unique = list({event.id: event for event in intake.events}.values())
+    fresh = await _publish_new(sink, store, source, tenant_id, intake.events)
+    return Accepted(intake.events, fresh, intake.notices, intake.reply)
+
+
+async def accept_hook(
+    sink: EventSink,
+    store: PublishedEvents,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    raw: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+) -> Accepted:
+    """The body of a request to the workflow's hook as one ``webhook.received`` event for it;
+    raises ``Rejected``. Returns only after the broker acknowledged the event (or found it
+    published already: the same ``Idempotency-Key``/``webhook-id`` within the dedup window)."""
+    try:
+        event = hooks.hook_event(
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            data=hooks.read_data(raw, content_type),
+            key=hooks.delivery_key(headers),
+        )
+    except Rejected as rejected:
+        REJECTED.labels(hooks.HOOK_SOURCE, rejected.code).inc()
+        raise
+    fresh = await _publish_new(sink, store, hooks.HOOK_SOURCE, tenant_id, [event])
+    return Accepted([event], fresh, [], "json")
+
+
+async def _publish_new(
+    sink: EventSink,
+    store: PublishedEvents,
+    source: str,
+    tenant_id: str,
+    events: Sequence[CloudEvent],
+) -> list[CloudEvent]:
+    """Publish the events not published already and remember them; the ones published now."""
+    unique = list({event.id: event for event in events}.values())
     seen = await store.published(tenant_id, [e.id for e in unique]) if unique else set()
     fresh = [event for event in unique if event.id not in seen]
     if fresh:
@@ -132,9 +186,9 @@ async def accept(
         await store.remember(tenant_id, [e.id for e in fresh])
     for event in fresh:
         EVENTS_IN.labels(event.source, event.type).inc()
-    if len(intake.events) > len(fresh):
-        DEDUP_HITS.labels(source).inc(len(intake.events) - len(fresh))
-    return Accepted(intake.events, fresh, intake.notices, intake.reply)
+    if len(events) > len(fresh):
+        DEDUP_HITS.labels(source).inc(len(events) - len(fresh))
+    return fresh
 
 
 async def accept_inbound_record(

@@ -8,7 +8,11 @@ from aiohttp import web
 
 from services.ingest.adapters import http, postgres
 from services.ingest.adapters.kafka import KafkaEventSink, inbound_record_handler
-from services.ingest.adapters.postgres import PostgresPublishedEvents, PurgeLoop
+from services.ingest.adapters.postgres import (
+    PostgresPublishedEvents,
+    PostgresWorkflowHooks,
+    PurgeLoop,
+)
 from services.ingest.settings import IngestSettings
 from shared import tenancy
 from shared.clients import open_clients
@@ -31,6 +35,7 @@ class IngestService(Service):
         self._pool: Pool | None = None
         self.sink = KafkaEventSink(self.topics)
         self.store = PostgresPublishedEvents(settings.dedup_window_hours * 3600)
+        self.hooks = PostgresWorkflowHooks()
 
     def add_routes(self, app: web.Application) -> None:
         http.add_routes(
@@ -41,6 +46,7 @@ class IngestService(Service):
             inbound_secret=self._inbound_secret,
             max_events=self.settings.max_batch_events,
             public_base_url=self.settings.public_base_url,
+            workflow_hooks=self.hooks,
         )
 
     async def connect(self, stack: AsyncExitStack) -> None:
@@ -57,6 +63,7 @@ class IngestService(Service):
         )
         self._pool = clients.pool
         self.store.pool = clients.pool
+        self.hooks.pool = clients.pool
         self.sink.producer = clients.producer
         self.readiness_checks = clients.readiness_checks
 

@@ -37,6 +37,11 @@ TriggerType = Literal[
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
+HOOK_SOURCE = "hook"
+"""The ``source`` of the ``webhook.received`` events of workflows' inbound hooks (ingest's
+``POST /v1/hooks/{tenant}/{token}``): their ``subject`` is the one workflow they are for. Other
+``webhook.received`` events (vendor events without a seed trigger) name no workflow."""
+
 MAX_DATA_DEPTH = 32
 """Nesting levels of objects and lists in an event's ``data``."""
 

@@ -6,6 +6,10 @@ stored. An inbound secret is stored as given (signatures are computed with it) a
 reads it back. A tenant's time zone (an IANA name, UTC by default) is published to the other
 services through the ``tenant_settings`` view (``tenant_timezones``); the scheduler counts the
 tenant's calendar days in it.
+
+A workflow triggered by ``webhook.received`` has an inbound hook token: issued by the config API
+(``new_hook_token``), shown once, stored as its SHA-256 digest (``hash_hook_token``), which is
+what ingest looks the token up by.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ INBOUND_SOURCES: tuple[InboundSource, ...] = get_args(InboundSource)
 """The sources ingest accepts webhooks from, each with its own secret per tenant (SPEC §2.2)."""
 _QUERIES = Queries.load("shared.tenancy")
 KEY_PREFIX = "wfk_"
+HOOK_TOKEN_PREFIX = "wfh_"  # noqa: S105 - a prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,17 @@ def hash_api_key(raw_key: str) -> bytes:
 
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_hook_token() -> str:
+    """A workflow's inbound hook token: 32 random bytes, URL-safe (it is a path segment)."""
+    return HOOK_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_hook_token(raw_token: str) -> bytes:
+    """The digest a hook token is stored and looked up by; raises ``UnicodeEncodeError`` for
+    text that cannot be one (a lone surrogate)."""
+    return hashlib.sha256(raw_token.encode()).digest()
 
 
 async def migrate(pool: Pool) -> None:

@@ -76,6 +76,10 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def start(self, timeout: float = 15.0) -> None:
         if port_is_open("127.0.0.1", self.port):
             raise InfrastructureError(

@@ -6,6 +6,7 @@ import asyncio
 import signal
 from typing import Any
 
+import aiohttp
 import pytest
 from standardwebhooks import Webhook
 
@@ -76,6 +77,55 @@ async def test_an_event_for_an_api_created_workflow_reaches_the_webhook(
         ) is None or row["status"] == "running":
             await asyncio.sleep(0.05)
     assert row["status"] == "succeeded"
+
+
+async def test_a_post_to_a_workflows_hook_runs_its_webhook_action(
+    running: Stack, pool: Pool, api_key: str, tenant_id: str, webhook_sink: WebhookSink
+) -> None:
+    status, workflow = await call(
+        "POST",
+        running.url("config_api", "/api/workflows"),
+        api_key,
+        {
+            "name": "Form submission → webhook",
+            "trigger": "webhook.received",
+            "conditions": {
+                "logic": "AND",
+                "rules": [{"field": "plan", "operator": "equals", "value": "pro"}],
+            },
+            "actions": [{"type": "webhook", "url": webhook_sink.url}],
+            "active": True,
+        },
+    )
+    assert status == 201, workflow
+    status, hook = await call(
+        "POST",
+        running.url("config_api", f"/api/workflows/{workflow['id']}/hook-token"),
+        api_key,
+        None,
+    )
+    assert status == 201, hook
+    await wait_until_the_matcher_knows(running, pool, workflow)
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            running.url("ingest", hook["path"]),
+            data="customerName=Globex&plan=pro",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as response,
+    ):
+        assert response.status == 202, await response.text()
+
+    await webhook_sink.wait_for(1)
+    [body] = webhook_sink.received
+    assert body["workflowId"] == workflow["id"]
+    assert (body["event"]["type"], body["event"]["subject"], body["event"]["tenantid"]) == (
+        "webhook.received",
+        workflow["id"],
+        tenant_id,
+    )
+    assert body["event"]["data"] == {"customerName": "Globex", "plan": "pro"}
 
 
 async def test_sigterm_mid_stream_loses_nothing(

@@ -13,6 +13,7 @@ RESOURCE_TYPES = (
     "api_key",
     "tenant",
     "workflow_template",
+    "workflow_hook",
 )
 """What the audit log records changes to (``resource_type``)."""
 

@@ -24,7 +24,7 @@ from shared.contracts import WorkflowChange, WorkflowDefinition
 CHANGELOG_TOPIC = "workflows.changelog"
 """Logical name stored in the outbox; the relay adds ``TOPIC_PREFIX``."""
 
-READ_ONLY_FIELDS = frozenset({"id", "tenantId", "createdAt", "updatedAt", "createdBy"})
+READ_ONLY_FIELDS = frozenset({"id", "tenantId", "createdAt", "updatedAt", "createdBy", "hook"})
 """Server fields a GET returns; an edit body may carry them back and they are ignored."""
 
 COPY_SUFFIX = " (copy)"

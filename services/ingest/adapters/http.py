@@ -1,4 +1,5 @@
-"""Ingest's HTTP routes: ``POST /v1/events`` (API key) and ``POST /v1/webhooks/{source}/{tenant}``.
+"""Ingest's HTTP routes: ``POST /v1/events`` (API key), ``POST /v1/webhooks/{source}/{tenant}``
+and ``POST /v1/hooks/{tenant}/{token}`` (a workflow's inbound hook).
 
 Webhooks are authenticated by the source's own scheme with the tenant's inbound secret for that
 source: HubSpot's request signature (app secret), otherwise the shared secret, presented as
@@ -7,6 +8,11 @@ as the password of ``Authorization: Basic`` (an SNS subscription URL with creden
 ``token`` query parameter (for senders that can only be given a URL: Salesforce Outbound
 Messages, Azure's Partner Center webhook). An unknown tenant, an unknown source and a wrong
 credential all get the same 401.
+
+A workflow's hook is authenticated by its token alone, looked up by its digest: a wrong token,
+an unknown tenant and a workflow without a hook all get the same 404, before anything about the
+body is looked at. Every route answers 2xx only once the broker acknowledged what it published;
+a broker that does not acknowledge is a 503.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -21,14 +28,26 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
-from services.ingest import sources
+from services.ingest import hooks, sources
 from services.ingest.domain import Rejected
-from services.ingest.handlers import REJECTED, Accepted, EventSink, PublishedEvents, accept
+from services.ingest.handlers import (
+    REJECTED,
+    Accepted,
+    EventSink,
+    NotPublished,
+    PublishedEvents,
+    WorkflowHooks,
+    accept,
+    accept_hook,
+)
 from services.ingest.sources import hubspot, salesforce
 from shared.contracts.envelope import TENANT_ID_PATTERN
 from shared.observability import bearer_token, json_error
 from shared.tenancy import Principal
+
+log = logging.getLogger(__name__)
 
 Authenticate = Callable[[str], Awaitable[Principal | None]]
 InboundSecret = Callable[[str, str], Awaitable[str | None]]
@@ -57,6 +76,7 @@ def add_routes(
     inbound_secret: InboundSecret,
     max_events: int,
     public_base_url: str | None,
+    workflow_hooks: WorkflowHooks,
 ) -> None:
     async def intake(
         request: web.Request, source: str, raw: bytes, tenant_id: str, *, status: int
@@ -77,6 +97,8 @@ def add_routes(
             )
         except Rejected as rejected:
             return _rejected(rejected)
+        except (KafkaError, TimeoutError) as error:
+            return _broker_unavailable(error)
         return _answer(accepted, status=status)
 
     async def post_events(request: web.Request) -> web.Response:
@@ -122,6 +144,64 @@ def add_routes(
 
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/webhooks/{source}/{tenant}", post_webhook)
+    app.router.add_post(
+        "/v1/hooks/{tenant}/{token}", hook_route(sink, store, workflow_hooks=workflow_hooks)
+    )
+
+
+def hook_route(
+    sink: EventSink, store: PublishedEvents, *, workflow_hooks: WorkflowHooks
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``POST /v1/hooks/{tenant}/{token}``: 404 unless the token is the tenant's workflow's, then
+    the body (JSON object or form, within the body limit: 413) as its ``webhook.received``
+    event, 202 once the broker acknowledged it."""
+
+    async def post_hook(request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        token = request.match_info["token"]
+        try:
+            workflow_id = (
+                await workflow_hooks.workflow_for(tenant, token)
+                if _TENANT_ID.match(tenant) is not None
+                else None
+            )
+        except NotPublished as error:
+            response = json_error(503, "not_published", str(error))
+            response.headers["Retry-After"] = "5"
+            return response
+        if workflow_id is None:
+            _count_rejected(hooks.HOOK_SOURCE, "unknown_hook")
+            return json_error(404, "not_found", "no such hook")
+        if request.content_type not in hooks.CONTENT_TYPES:
+            _count_rejected(hooks.HOOK_SOURCE, "unsupported_media_type")
+            return json_error(
+                415,
+                "unsupported_media_type",
+                f"Content-Type {request.content_type!r} is not accepted by a hook",
+                [
+                    {
+                        "path": "header:Content-Type",
+                        "message": f"one of {sorted(hooks.CONTENT_TYPES)}",
+                    }
+                ],
+            )
+        try:
+            accepted = await accept_hook(
+                sink,
+                store,
+                tenant_id=tenant,
+                workflow_id=workflow_id,
+                raw=await request.read(),
+                content_type=request.content_type,
+                headers=request.headers,
+            )
+        except Rejected as rejected:
+            return _rejected(rejected)
+        except (KafkaError, TimeoutError) as error:
+            return _broker_unavailable(error)
+        return _answer(accepted, status=202)
+
+    return post_hook
 
 
 def _count_rejected(source: str, reason: str) -> None:
@@ -188,8 +268,22 @@ def _content_type_error(request: web.Request, source: str) -> web.Response | Non
     )
 
 
+def _broker_unavailable(error: Exception) -> web.Response:
+    """Nothing was acknowledged (and nothing remembered as published): the sender may retry."""
+    log.warning("publish failed; answered 503", extra={"error": repr(error)})
+    response = json_error(
+        503, "broker_unavailable", "the event could not be handed to the broker; retry later"
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _rejected(rejected: Rejected) -> web.Response:
-    status = 400 if rejected.code in {"invalid_json", "invalid_xml", "forbidden_xml"} else 422
+    status = (
+        400
+        if rejected.code in {"invalid_json", "invalid_xml", "forbidden_xml", "invalid_form"}
+        else 422
+    )
     if rejected.code == "batch_too_large":
         status = 413
     return json_error(

@@ -1,11 +1,16 @@
-"""The record of published envelope ids (``ingest_published_events``), owned by ingest."""
+"""The record of published envelope ids (``ingest_published_events``), owned by ingest, and the
+inbound hooks ingest reads through the config API's view (``config_api_published.workflow_hooks``).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
-from services.ingest.handlers import PublishedEvents
+import asyncpg
+
+from services.ingest.handlers import NotPublished, PublishedEvents, WorkflowHooks
+from shared import tenancy
 from shared.lifecycle import BackgroundLoop, is_connection_error
 from shared.postgres import Pool, Queries, apply_migrations
 
@@ -44,6 +49,28 @@ class PostgresPublishedEvents(PublishedEvents):
         """Remove up to ``limit`` ids older than the window; how many were removed."""
         status = await self._pool.execute(_QUERIES.purge_expired, self.window_seconds, limit)
         return int(status.rpartition(" ")[2] or 0)
+
+
+class PostgresWorkflowHooks(WorkflowHooks):
+    """One index probe per request, by the token's digest: no cache, so a rotated-out token
+    stops working at the moment the rotation commits. The pool is attached once the service
+    connects."""
+
+    def __init__(self) -> None:
+        self.pool: Pool | None = None
+
+    async def workflow_for(self, tenant_id: str, token: str) -> str | None:
+        if self.pool is None:
+            raise RuntimeError("the hooks are read before the service connected to PostgreSQL")
+        try:
+            digest = tenancy.hash_hook_token(token)
+        except UnicodeEncodeError:  # a path that is not UTF-8 text cannot hold a token
+            return None
+        try:
+            found = await self.pool.fetchval(_QUERIES.hook_workflow, digest, tenant_id)
+        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+            raise NotPublished("the config API has not published its workflow hooks") from None
+        return str(found) if found is not None else None
 
 
 class PurgeLoop(BackgroundLoop):

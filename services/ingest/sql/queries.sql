@@ -21,3 +21,9 @@ WHERE (tenant_id, event_id) IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: hook_workflow
+-- The workflow whose inbound hook token has digest $1, in tenant $2. Through the config API's
+-- published view: ingest never reads the config API's tables.
+SELECT workflow_id FROM config_api_published.workflow_hooks
+WHERE token_hash = $1 AND tenant_id = $2;

@@ -48,17 +48,32 @@ from services.matcher.domain.predicates import (
     terms,
 )
 from shared.contracts import CloudEvent, TriggerType, WorkflowChange, WorkflowDefinition
-from shared.contracts.envelope import TENANT_ID_PATTERN
+from shared.contracts.envelope import HOOK_SOURCE, TENANT_ID_PATTERN
 from shared.workflows.conditions import ConditionGroup
 from shared.workflows.model import WorkflowStatus, status_from_active
 
-TARGETED_TRIGGERS: frozenset[TriggerType] = frozenset({"schedule.cron", "workflow.triggered"})
-"""Triggers whose events may name the one workflow they are for in ``subject``.
+TARGETED_TRIGGERS: frozenset[TriggerType] = frozenset(
+    {"schedule.cron", "webhook.received", "workflow.triggered"}
+)
+"""Triggers whose events may name the one workflow they are for in ``subject`` (``targets``).
 
-A ``schedule.cron`` event always targets one workflow (without a subject it triggers none); a
+A ``schedule.cron`` event always targets one workflow (without a subject it triggers none); so
+does a ``webhook.received`` event from a workflow's inbound hook (source ``hook``), while other
+``webhook.received`` events (vendor events without a seed trigger, whose subject is an account
+or an agreement) match every workflow with that trigger by its conditions; a
 ``workflow.triggered`` event targets the workflow in its subject when it has one, and every
 workflow with that trigger otherwise.
 """
+
+
+def targets(event: CloudEvent) -> bool:
+    """Whether ``event`` is for the one workflow its ``subject`` names (none, without one)."""
+    if event.type not in TARGETED_TRIGGERS:
+        return False
+    if event.type == "webhook.received":
+        return event.source == HOOK_SOURCE
+    return event.type == "schedule.cron" or event.subject is not None
+
 
 DEFINITION_CACHE_SIZE: Final = 16_384
 """Parsed definitions kept for the workflows matched most recently (about 8 KB each, so at
@@ -564,7 +579,7 @@ class WorkflowIndex:
         if scope is None:
             return []
         data = event.data
-        if event.type in TARGETED_TRIGGERS and (event.subject or event.type == "schedule.cron"):
+        if targets(event):
             target = scope.by_id.get(event.subject) if event.subject else None
             if target is None or (
                 target.condition is not None and not holds(target.condition, data)

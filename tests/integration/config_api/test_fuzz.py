@@ -123,7 +123,10 @@ def live_api(
                 base_url = f"http://127.0.0.1:{port}"
                 _wait_ready(base_url, process, log)
                 live = LiveApi(base_url, fuzz_key, {})
-                workflow = live.call("POST", "/api/workflows", WEBHOOK_WORKFLOW)
+                # A webhook.received workflow: its hook token can be issued (and rotated).
+                workflow = live.call(
+                    "POST", "/api/workflows", {**WEBHOOK_WORKFLOW, "trigger": "webhook.received"}
+                )
                 template = live.call(
                     "POST",
                     "/api/email-templates",

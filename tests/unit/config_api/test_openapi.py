@@ -21,6 +21,7 @@ from services.config_api.adapters.postgres import (
     PostgresTenants,
     PostgresWorkflowRepository,
 )
+from services.config_api.adapters.postgres.hooks import PostgresWorkflowHooks
 from services.config_api.domain import SavePolicy
 from shared.contracts import WorkflowDefinition
 from shared.tenancy import Principal
@@ -46,6 +47,8 @@ def registered_operations() -> set[tuple[str, str]]:
             tenants=PostgresTenants(),
             page_size_max=200,
             gallery=PostgresTemplateGallery(workflows),
+            hooks=PostgresWorkflowHooks(),
+            hooks_base_url="http://127.0.0.1:8081",
         ),
         authenticate=_nobody,
     )

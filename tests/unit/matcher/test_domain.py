@@ -173,6 +173,33 @@ def test_a_triggered_event_targets_its_subject_if_it_names_one() -> None:
     assert matched(index, event("workflow.triggered")) == [("wf-a", 1), ("wf-b", 1)]
 
 
+def test_a_hook_event_triggers_only_its_workflow_and_without_a_subject_none() -> None:
+    index = index_of(
+        change("wf-hook-a", 1, definition("webhook.received")),
+        change("wf-hook-b", 1, definition("webhook.received")),
+        change("wf-offer", 1, definition()),
+    )
+
+    def hook(subject: str | None) -> CloudEvent:
+        return event("webhook.received", subject=subject).model_copy(update={"source": "hook"})
+
+    assert matched(index, hook("wf-hook-b")) == [("wf-hook-b", 1)]
+    assert matched(index, hook("wf-offer")) == []
+    assert matched(index, hook(None)) == []
+
+
+def test_a_vendor_webhook_received_event_matches_every_such_workflow_by_its_conditions() -> None:
+    index = index_of(
+        change("wf-hook-a", 1, definition("webhook.received")),
+        change("wf-hook-b", 1, definition("webhook.received")),
+    )
+
+    vendor = event("webhook.received", subject="agreement-42").model_copy(
+        update={"source": "aws-marketplace"}
+    )
+    assert matched(index, vendor) == [("wf-hook-a", 1), ("wf-hook-b", 1)]
+
+
 def test_execution_requests_carry_the_matched_version_and_a_deterministic_id() -> None:
     index = index_of(change("wf-1", 1, definition()), change("wf-1", 3, definition(name="v3")))
     incoming = event(event_id="evt_42")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.config_api.adapters.http import (
     gallery,
+    hooks,
     openapi,
     records,
     tenant_resources,
@@ -28,4 +29,5 @@ def add_routes(app: web.Application, *, api: Api, authenticate: Authenticate) ->
     tenant_resources.add_routes(app.router)
     records.add_routes(app.router)
     gallery.add_routes(app.router)
+    hooks.add_routes(app.router)
     openapi.add_routes(app.router)

@@ -24,6 +24,7 @@ from services.config_api.domain import (
     check_text,
     parse_limit,
 )
+from services.config_api.handlers.hooks import WorkflowHookRepository
 from shared.observability import ApiError, bearer_token, json_error, read_json
 from shared.tenancy import Principal
 
@@ -49,6 +50,9 @@ class Api:
     tenants: handlers.TenantRepository
     page_size_max: int
     gallery: handlers.TemplateGallery
+    hooks: WorkflowHookRepository
+    hooks_base_url: str
+    """Where ingest is reached from outside: the scheme and host of every hook URL."""
 
 
 API = web.AppKey("config_api", Api)

@@ -14,6 +14,7 @@ from services.config_api.adapters.http.common import OPENAPI_PATH, api
 from services.config_api.adapters.http.openapi_components import (
     Schema,
     api_schemas,
+    hook_schemas,
     model_schemas,
     parameters,
     record_filter_name,
@@ -142,6 +143,17 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
                 errors=(400, 401, 404, 413, 422),
                 parameters=("WorkflowId",),
                 body="DryRunRequest",
+                tag="workflows",
+            ),
+        },
+        "/api/workflows/{workflow_id}/hook-token": {
+            "post": _operation(
+                "issueWorkflowHookToken",
+                "Issue the token of a webhook.received workflow's inbound hook, or rotate it "
+                "(the old token stops working); the token is shown only in this answer",
+                ok=(201, "the hook's URL and token", "WorkflowHookToken"),
+                errors=(401, 403, 404, 409, 422),
+                parameters=("WorkflowId",),
                 tag="workflows",
             ),
         },
@@ -407,6 +419,7 @@ def openapi_document(page_size_max: int) -> Schema:
     defs, names = model_schemas()
     schemas = {**defs, **workflow_schemas(defs, names), **api_schemas(), **record_schemas()}
     schemas |= gallery_schemas()
+    schemas |= hook_schemas()
     return {
         "openapi": "3.1.0",
         "info": {

@@ -125,8 +125,41 @@ def workflow_schemas(defs: dict[str, Schema], names: dict[str, str]) -> dict[str
     }
     shown.setdefault("properties", {}).update(server_fields)
     shown["required"] = sorted({*shown.get("required", []), *server_fields})
+    shown["properties"]["hook"] = {
+        **ref("WorkflowHook"),
+        "description": "GET of a webhook.received workflow only: its inbound hook (no token)",
+    }
     shown["description"] = "A workflow at its current version."
     return {"WorkflowCreate": create, "WorkflowPatch": patch, "Workflow": shown}
+
+
+def hook_schemas() -> dict[str, Schema]:
+    """A workflow's inbound hook: its status, and the answer that shows a token once."""
+    status = {
+        "exists": {"type": "boolean"},
+        "tokenPrefix": {"type": "string", "description": "the token's first 8 characters"},
+        "createdAt": {**TIMESTAMP, "description": "when the first token was issued"},
+        "rotatedAt": {**TIMESTAMP, "description": "when the current token was issued"},
+    }
+    return {
+        "WorkflowHook": obj(status, required=["exists"]),
+        "WorkflowHookToken": obj(
+            {
+                "workflowId": STRING,
+                "url": {
+                    "type": "string",
+                    "description": "POST here to trigger the workflow (API_HOOKS_BASE_URL + path)",
+                },
+                "path": {"type": "string", "description": "/v1/hooks/{tenant}/{token}"},
+                "token": {"type": "string", "description": "shown this once; stored hashed"},
+                "rotated": {
+                    "type": "boolean",
+                    "description": "it replaced an earlier token, which no longer works",
+                },
+                **status,
+            }
+        ),
+    }
 
 
 def api_schemas() -> dict[str, Schema]:

@@ -16,6 +16,7 @@ from services.config_api.adapters.http.common import (
     read_body,
 )
 from services.config_api.domain import WorkflowRecord
+from services.config_api.handlers.hooks import hook_view
 
 
 def _workflow_id(request: web.Request) -> str:
@@ -28,11 +29,16 @@ def _version_number(request: web.Request) -> int:
     return int(digits) if len(digits) <= 10 else 0
 
 
-def _shown(record: WorkflowRecord, status: int = 200) -> web.Response:
+def _shown(
+    record: WorkflowRecord, status: int = 200, *, hook: dict[str, object] | None = None
+) -> web.Response:
     headers = {"ETag": record.etag}
     if status == 201:
         headers["Location"] = f"/api/workflows/{record.id}"
-    return web.json_response(record.to_api(), status=status, headers=headers)
+    body = record.to_api()
+    if hook is not None:
+        body["hook"] = hook
+    return web.json_response(body, status=status, headers=headers)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -56,10 +62,12 @@ async def list_(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.Response:
-    record = await handlers.get_workflow(
-        api(request).workflows, principal(request), _workflow_id(request)
-    )
-    return _shown(record) if record is not None else not_found("workflow")
+    caller = principal(request)
+    record = await handlers.get_workflow(api(request).workflows, caller, _workflow_id(request))
+    if record is None:
+        return not_found("workflow")
+    hook = await hook_view(api(request).hooks, caller, record.id, record.definition.trigger)
+    return _shown(record, hook=hook)
 
 
 async def update(request: web.Request) -> web.Response:
