@@ -36,8 +36,12 @@ tools: $(PROMTOOL) ## Unpack Debian's prometheus (promtool, server) into .venv/t
 run: $(STAMP) ## Run the whole system on the embedded broker and database (Ctrl-C stops it)
 	$(BIN)/python -m deploy.local
 
+# Test files run in TEST_WORKERS processes (pytest-xdist, a file per worker at a time, each worker
+# with its own broker and database): most e2e time is waiting on processes, not CPU.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(PROMTOOL) ## Run unit, integration and e2e tests against the real broker and PostgreSQL
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests
 
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 	$(BIN)/pytest tests/unit
