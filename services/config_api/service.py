@@ -16,6 +16,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresRuns,
     PostgresTenants,
     PostgresWorkflowRepository,
     migrate,
@@ -51,6 +52,7 @@ class ConfigApiService(Service):
         self.audit = PostgresAuditLog()
         self.records = PostgresProductRecords()
         self.tenants = PostgresTenants()
+        self.runs = PostgresRuns(changes_written=self._changes_written)
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
@@ -62,6 +64,7 @@ class ConfigApiService(Service):
             self.audit,
             self.records,
             self.tenants,
+            self.runs,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -77,6 +80,8 @@ class ConfigApiService(Service):
                 policy=SavePolicy(allow_private_networks=self.settings.allow_private_networks),
                 tenants=self.tenants,
                 page_size_max=self.settings.page_size_max,
+                runs=self.runs,
+                run_data_max_bytes=self.settings.run_data_max_bytes,
             ),
             authenticate=self._authenticate,
         )
@@ -86,7 +91,7 @@ class ConfigApiService(Service):
             stack,
             self.settings,
             name=self.name,
-            topics=[self.topics.workflows_changelog],
+            topics=[self.topics.workflows_changelog, self.topics.executions_requested],
             migrate=migrate,
         )
         pool = clients.pool
@@ -107,6 +112,7 @@ class ConfigApiService(Service):
         )
         self._relay = relay
         self.repository.outbox = relay
+        self.runs.outbox = relay
         self._pool = pool
         self.readiness_checks = clients.readiness_checks
 

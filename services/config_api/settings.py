@@ -28,6 +28,12 @@ class ConfigApiSettings(ServiceSettings):
         "and leaves the record to the outbox relay",
     )
     page_size_max: int = Field(default=200, ge=1, description="largest `limit` of a list")
+    run_data_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=2,
+        description="largest `data` of a manual run (`POST /api/workflows/{id}/run`), as JSON; "
+        "larger gets 413",
+    )
     allow_private_networks: bool = Field(
         default=False,
         validation_alias="WEBHOOK_ALLOW_PRIVATE_NETWORKS",

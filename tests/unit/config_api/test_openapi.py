@@ -17,6 +17,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresRuns,
     PostgresTenants,
     PostgresWorkflowRepository,
 )
@@ -43,6 +44,7 @@ def registered_operations() -> set[tuple[str, str]]:
             policy=SavePolicy(),
             tenants=PostgresTenants(),
             page_size_max=200,
+            runs=PostgresRuns(changes_written=asyncio.Event()),
         ),
         authenticate=_nobody,
     )

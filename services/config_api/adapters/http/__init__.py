@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.config_api.adapters.http import openapi, records, tenant_resources, workflows
+from services.config_api.adapters.http import openapi, records, runs, tenant_resources, workflows
 from services.config_api.adapters.http.common import API, Api, Authenticate, middleware
 
 __all__ = ["Api", "Authenticate", "add_routes"]
@@ -21,4 +21,5 @@ def add_routes(app: web.Application, *, api: Api, authenticate: Authenticate) ->
     workflows.add_routes(app.router)
     tenant_resources.add_routes(app.router)
     records.add_routes(app.router)
+    runs.add_routes(app.router)
     openapi.add_routes(app.router)

@@ -24,6 +24,7 @@ from services.config_api.domain import (
     check_text,
     parse_limit,
 )
+from services.config_api.handlers.runs import RunRepository
 from shared.observability import ApiError, bearer_token, json_error, read_json
 from shared.tenancy import Principal
 
@@ -48,6 +49,8 @@ class Api:
     policy: SavePolicy
     tenants: handlers.TenantRepository
     page_size_max: int
+    runs: RunRepository
+    run_data_max_bytes: int = 64 * 1024
 
 
 API = web.AppKey("config_api", Api)

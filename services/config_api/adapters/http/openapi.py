@@ -21,6 +21,7 @@ from services.config_api.adapters.http.openapi_components import (
     ref,
     workflow_schemas,
 )
+from services.config_api.adapters.http.openapi_runs import run_parameters, run_schemas
 from services.config_api.domain import PRODUCT_RESOURCES
 
 
@@ -304,6 +305,7 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
             ),
         },
         **_record_paths(),
+        **_run_paths(),
         OPENAPI_PATH: {
             "get": {
                 "operationId": "getOpenApi",
@@ -352,11 +354,58 @@ def _record_paths() -> dict[str, Schema]:
     return paths
 
 
+def _run_paths() -> dict[str, Schema]:
+    """Run now, the runs page across workflows, and a workflow's stats strip."""
+    return {
+        "/api/workflows/{workflow_id}/run": {
+            "post": _operation(
+                "runWorkflow",
+                "Run now: the workflow at its current version, for `data`, as a "
+                "`workflow.triggered` event; answers with the execution id at once",
+                ok=(202, "queued; Location names the execution", "RunAccepted"),
+                errors=(400, 401, 403, 404, 409, 413, 422),
+                parameters=("WorkflowId",),
+                body="RunRequest",
+                tag="executions",
+            ),
+        },
+        "/api/workflows/{workflow_id}/stats": {
+            "get": _operation(
+                "getWorkflowStats",
+                "Runs, success rate, median and p95 duration, throttled and failed counts of "
+                "the window, and the last run",
+                ok=(200, "the workflow's figures", "WorkflowStats"),
+                errors=(*_READ_ONE, 503),
+                parameters=("WorkflowId", "StatsWindow"),
+                tag="executions",
+            ),
+        },
+        "/api/executions": {
+            "get": _operation(
+                "listExecutions",
+                "Runs across the tenant's workflows, newest first",
+                ok=(200, "a page of runs", "RunPage"),
+                errors=(*_READ, 503),
+                parameters=(
+                    "ExecutionStatusFilter",
+                    "RunWorkflowFilter",
+                    "RunTriggerFilter",
+                    "RunFrom",
+                    "RunTo",
+                    *_PAGE,
+                ),
+                tag="executions",
+            ),
+        },
+    }
+
+
 @functools.cache
 def openapi_document(page_size_max: int) -> Schema:
     """The whole document; computed once per process (the models do not change at run time)."""
     defs, names = model_schemas()
     schemas = {**defs, **workflow_schemas(defs, names), **api_schemas(), **record_schemas()}
+    schemas |= run_schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -378,7 +427,7 @@ def openapi_document(page_size_max: int) -> Schema:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"}
             },
-            "parameters": parameters(page_size_max),
+            "parameters": parameters(page_size_max) | run_parameters(),
             "schemas": schemas,
         },
     }

@@ -8,6 +8,7 @@ from services.config_api.adapters.postgres.audit import PostgresAuditLog, write_
 from services.config_api.adapters.postgres.executions import PostgresExecutionReader
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migrate
 from services.config_api.adapters.postgres.records import PostgresProductRecords
+from services.config_api.adapters.postgres.runs import PostgresRuns
 from services.config_api.adapters.postgres.tenant_resources import (
     PostgresEmailTemplates,
     PostgresInboundSecrets,
@@ -24,6 +25,7 @@ __all__ = [
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
     "PostgresProductRecords",
+    "PostgresRuns",
     "PostgresTenants",
     "PostgresWorkflowRepository",
     "install_example_templates",
