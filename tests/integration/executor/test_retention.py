@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from services.executor.adapters.postgres import migrate
 from services.executor.adapters.retention import delete_expired
-from services.executor.service import ExecutorService
 from shared.postgres import Pool
 from tests.integration.executor.conftest import StartExecutor
 
@@ -65,9 +65,9 @@ def deleted_rows(table: str) -> float:
 
 
 async def test_retention_deletes_old_finished_executions_and_their_steps_in_batches(
-    executor: ExecutorService, pool: Pool, tenant_id: str
+    pool: Pool, tenant_id: str
 ) -> None:
-    # The executor migrated the tables; its own loop keeps the default 30 days.
+    await migrate(pool)
     old = {
         status: await insert(pool, tenant_id, status=status, age_days=RETENTION_DAYS + 10)
         for status in ("succeeded", "succeeded_with_errors", "failed", "throttled", "exited")
@@ -97,7 +97,7 @@ async def test_retention_deletes_old_finished_executions_and_their_steps_in_batc
 async def test_the_executor_runs_retention_periodically(
     start_executor: StartExecutor, pool: Pool, tenant_id: str
 ) -> None:
-    await start_executor()  # migrates, with the default window
+    await migrate(pool)
     expired = {
         await insert(pool, tenant_id, status="failed", age_days=RETENTION_DAYS + 1)
         for _ in range(5)
