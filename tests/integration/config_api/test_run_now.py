@@ -13,10 +13,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from services.config_api.adapters.http.openapi import openapi_document
 from services.config_api.service import ConfigApiService
 from services.config_api.settings import ConfigApiSettings
 from services.executor.service import ExecutorService
@@ -141,6 +143,11 @@ async def test_run_now_performs_the_workflow_and_shows_it_in_the_history(
     execution_id = accepted["executionId"]
     assert reply.headers["Location"] == f"/api/executions/{execution_id}"
     assert (accepted["workflowVersion"], accepted["forced"]) == (1, False)
+    schema = {
+        "$ref": "#/components/schemas/RunAccepted",
+        "components": openapi_document(200)["components"],
+    }
+    jsonschema.validate(accepted, schema, cls=jsonschema.Draft202012Validator)
 
     execution = await finished(client, execution_id)
     assert execution["status"] == "succeeded", execution
