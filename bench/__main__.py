@@ -3,8 +3,9 @@
 ``python -m bench [part ...]`` (``make bench-<part>``) runs only the parts named: ``ingest`` (B1,
 I1), ``scheduler`` (B2, S1, S2), ``executor`` (X1-X3 and E1 at their defaults; ``python -m
 bench.executor --help`` picks some, at other sizes), ``matcher`` (M1-M6, with B1 in the same
-run). Figures are medians of several rounds, and ratios against a baseline measured on the same
-broker or database in the same run (B1: raw aiokafka consume→produce passthrough; B2: raw
+run), ``api`` (the config API's stats strip and runs page over a million executions). Figures
+are medians of several rounds, and ratios against a baseline measured on the same broker or
+database in the same run (B1: raw aiokafka consume→produce passthrough; B2: raw
 asyncpg claim-and-delete) where the comparison means something.
 """
 
@@ -27,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
-from bench import executor, matcher, scheduler
+from bench import api, executor, matcher, scheduler
 from shared import tenancy
 from shared.postgres import create_pool
 from shared.settings import KafkaSettings, PostgresSettings
@@ -151,7 +152,7 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("ingest did not become ready")
 
 
-PARTS = ("ingest", "scheduler", "executor", "matcher")
+PARTS = ("ingest", "scheduler", "executor", "matcher", "api")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -180,6 +181,8 @@ async def main(args: argparse.Namespace) -> None:
             await matcher.run(
                 bootstrap, database_url, rounds=rounds, size=args.matcher_size, b1=b1_passthrough
             )
+        if "api" in args.parts:
+            await api.run(database_url, rounds=rounds)
 
 
 async def ingest(bootstrap: str, database_url: str, rounds: int) -> None:

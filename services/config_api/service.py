@@ -16,6 +16,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresRuns,
     PostgresTemplateGallery,
     PostgresTenants,
     PostgresWorkflowRepository,
@@ -55,6 +56,7 @@ class ConfigApiService(Service):
         self.tenants = PostgresTenants()
         self.gallery = PostgresTemplateGallery(self.repository)
         self.hooks = PostgresWorkflowHooks()
+        self.runs = PostgresRuns(changes_written=self._changes_written)
 
     @property
     def _repositories(self) -> tuple[PoolHolder, ...]:
@@ -68,6 +70,7 @@ class ConfigApiService(Service):
             self.tenants,
             self.gallery,
             self.hooks,
+            self.runs,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -86,6 +89,8 @@ class ConfigApiService(Service):
                 gallery=self.gallery,
                 hooks=self.hooks,
                 hooks_base_url=self.settings.hooks_base_url,
+                runs=self.runs,
+                run_data_max_bytes=self.settings.run_data_max_bytes,
             ),
             authenticate=self._authenticate,
         )
@@ -95,7 +100,7 @@ class ConfigApiService(Service):
             stack,
             self.settings,
             name=self.name,
-            topics=[self.topics.workflows_changelog],
+            topics=[self.topics.workflows_changelog, self.topics.executions_requested],
             migrate=migrate,
         )
         pool = clients.pool
@@ -116,6 +121,7 @@ class ConfigApiService(Service):
         )
         self._relay = relay
         self.repository.outbox = relay
+        self.runs.outbox = relay
         self._pool = pool
         self.readiness_checks = clients.readiness_checks
 

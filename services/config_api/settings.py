@@ -34,6 +34,12 @@ class ConfigApiSettings(ServiceSettings):
         description="scheme and host senders reach ingest at: the start of every workflow's "
         "inbound hook URL (…/v1/hooks/{tenant}/{token})",
     )
+    run_data_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=2,
+        description="largest `data` of a manual run (`POST /api/workflows/{id}/run`), as JSON; "
+        "larger gets 413",
+    )
     allow_private_networks: bool = Field(
         default=False,
         validation_alias="WEBHOOK_ALLOW_PRIVATE_NETWORKS",

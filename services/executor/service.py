@@ -24,6 +24,7 @@ from services.executor.adapters.postgres import (
     migrate,
 )
 from services.executor.adapters.records import RECORD_ACTION_TYPES, ProductRecords
+from services.executor.adapters.retention import RetentionLoop
 from services.executor.adapters.salesforce import SalesforceClient
 from services.executor.adapters.slack import SlackPoster
 from services.executor.adapters.teams import TeamsPoster
@@ -136,6 +137,14 @@ class ExecutorService(Service):
             clients.pool, self._store.leases, lease_seconds=settings.lease_seconds
         )
         self.run_in_background(renewal, stack)
+        retention = RetentionLoop(
+            clients.pool,
+            days=settings.execution_retention_days,
+            batch=settings.execution_retention_batch_size,
+            interval_seconds=settings.execution_retention_interval_seconds,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        self.run_in_background(retention, stack)
 
     async def begin(self, stack: AsyncExitStack) -> None:
         if self._store is None or self._pauses is None or self._actions is None:

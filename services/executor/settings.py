@@ -227,6 +227,26 @@ class ExecutorSettings(ServiceSettings):
         le=1000,
         description="`trigger_workflow` hops a chain of workflows may take",
     )
+    execution_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=36500,
+        description="days a finished execution and its step logs are kept after it finished "
+        "(running and waiting ones are kept until they finish); keep it longer than the "
+        "broker keeps `executions.requested`, or a redelivery older than it would run again",
+    )
+    execution_retention_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="executions deleted per retention transaction (with their steps)",
+    )
+    execution_retention_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how often retention looks for expired executions (at once again while "
+        "batches come back full)",
+    )
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

@@ -167,6 +167,71 @@ FROM executor_published.execution_steps
 WHERE tenant_id = $1 AND execution_id = $2
 ORDER BY step_index;
 
+-- Run now, the runs page and the stats strip (seed 003). Manual runs are execution requests the
+-- config API queues in its outbox; the rest reads executor_published, with the workflow names
+-- from this service's own tables. The executor's indexes behind them: its migration 008.
+
+-- name: share_workflow
+-- A run is requested at the current version: a save of the workflow waits for the run's commit.
+SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2 FOR SHARE;
+
+-- name: list_runs
+-- The tenant's executions across workflows, newest first. $2-$6 filter when not null (status,
+-- workflow, trigger, started at or after, started before); ($7, $8), when not null, is where the
+-- previous page ended. The name is the workflow's current one, or the version's that ran once the
+-- workflow is deleted; first_error is the first failed step's error, else the execution's.
+SELECT e.id, e.workflow_id, e.workflow_version, e.trigger_type, e.event ->> 'type' AS event_type,
+       e.status, e.created_at, e.finished_at,
+       COALESCE(w.name, v.definition ->> 'name') AS workflow_name,
+       COALESCE(first_failed.error, e.error) AS first_error
+FROM executor_published.executions e
+LEFT JOIN workflows w ON w.id = e.workflow_id AND w.tenant_id = e.tenant_id
+LEFT JOIN workflow_versions v
+       ON v.workflow_id = e.workflow_id AND v.version = e.workflow_version
+      AND v.tenant_id = e.tenant_id
+LEFT JOIN LATERAL (
+    SELECT s.error || jsonb_build_object('step', s.step_index, 'actionType', s.action_type)
+           AS error
+    FROM executor_published.execution_steps s
+    WHERE e.error IS NOT NULL AND s.execution_id = e.id AND s.tenant_id = e.tenant_id
+      AND s.status = 'failed' AND s.error IS NOT NULL
+    ORDER BY s.step_index
+    LIMIT 1
+) first_failed ON true
+WHERE e.tenant_id = $1
+  AND ($2::text IS NULL OR e.status = $2)
+  AND ($3::text IS NULL OR e.workflow_id = $3)
+  AND ($4::text IS NULL OR e.trigger_type = $4)
+  AND ($5::timestamptz IS NULL OR e.created_at >= $5)
+  AND ($6::timestamptz IS NULL OR e.created_at < $6)
+  AND ($7::timestamptz IS NULL OR (e.created_at, e.id) < ($7, $8))
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT $9;
+
+-- name: workflow_stats
+-- A workflow's runs started in [$3, $4): one index-only range scan of executions_by_workflow_time
+-- (it carries status and finished_at). Durations are of the runs that performed their steps to
+-- an end (succeeded, succeeded_with_errors, failed), from start to finish, in milliseconds.
+SELECT count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'waiting') AS waiting,
+       count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE status = 'succeeded_with_errors') AS succeeded_with_errors,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'throttled') AS throttled,
+       count(*) FILTER (WHERE status = 'exited') AS exited,
+       percentile_cont(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (
+           ORDER BY (extract(epoch FROM finished_at - created_at) * 1000)::float8
+       ) FILTER (WHERE status IN ('succeeded', 'succeeded_with_errors', 'failed')) AS durations
+FROM executor_published.executions
+WHERE tenant_id = $1 AND workflow_id = $2 AND created_at >= $3 AND created_at < $4;
+
+-- name: last_run
+SELECT id, status, created_at, finished_at
+FROM executor_published.executions
+WHERE tenant_id = $1 AND workflow_id = $2
+ORDER BY created_at DESC, id DESC
+LIMIT 1;
+
 -- The product's records, read-only, through the views the executor publishes
 -- (services/executor/sql/migrations/006_published_views.sql). Lists are newest first; each
 -- filter applies when its parameter is not null; ($n, $n+1), when not null, is where the

@@ -373,3 +373,23 @@ WHERE id = $1 AND tenant_id = $2;
 SELECT subject, text_body, html_body
 FROM config_api_published.email_templates
 WHERE tenant_id = $1 AND name = $2;
+
+-- Execution retention (EXECUTOR_EXECUTION_RETENTION_DAYS): finished executions and their step
+-- logs older than the window go, a small batch per transaction. Only finished statuses are in
+-- the executions_finished index (migration 008): running and waiting ones are never taken.
+-- Rows another replica's batch holds are skipped, so replicas purging at once never wait.
+
+-- name: lock_expired_executions
+-- $1: the retention in days, against the database's clock; $2: the batch size.
+SELECT id FROM executions
+WHERE status IN ('succeeded', 'succeeded_with_errors', 'failed', 'throttled', 'exited')
+  AND finished_at < now() - make_interval(days => $1)
+ORDER BY finished_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_execution_steps
+DELETE FROM execution_steps WHERE execution_id = ANY($1::text[]);
+
+-- name: delete_executions
+DELETE FROM executions WHERE id = ANY($1::text[]);

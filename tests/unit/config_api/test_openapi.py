@@ -17,6 +17,7 @@ from services.config_api.adapters.postgres import (
     PostgresExecutionReader,
     PostgresInboundSecrets,
     PostgresProductRecords,
+    PostgresRuns,
     PostgresTemplateGallery,
     PostgresTenants,
     PostgresWorkflowRepository,
@@ -49,6 +50,7 @@ def registered_operations() -> set[tuple[str, str]]:
             gallery=PostgresTemplateGallery(workflows),
             hooks=PostgresWorkflowHooks(),
             hooks_base_url="http://127.0.0.1:8081",
+            runs=PostgresRuns(changes_written=asyncio.Event()),
         ),
         authenticate=_nobody,
     )

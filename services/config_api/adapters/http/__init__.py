@@ -13,6 +13,7 @@ from services.config_api.adapters.http import (
     hooks,
     openapi,
     records,
+    runs,
     tenant_resources,
     workflows,
 )
@@ -30,4 +31,5 @@ def add_routes(app: web.Application, *, api: Api, authenticate: Authenticate) ->
     records.add_routes(app.router)
     gallery.add_routes(app.router)
     hooks.add_routes(app.router)
+    runs.add_routes(app.router)
     openapi.add_routes(app.router)

@@ -25,6 +25,7 @@ from services.config_api.domain import (
     parse_limit,
 )
 from services.config_api.handlers.hooks import WorkflowHookRepository
+from services.config_api.handlers.runs import RunRepository
 from shared.observability import ApiError, bearer_token, json_error, read_json
 from shared.tenancy import Principal
 
@@ -53,6 +54,8 @@ class Api:
     hooks: WorkflowHookRepository
     hooks_base_url: str
     """Where ingest is reached from outside: the scheme and host of every hook URL."""
+    runs: RunRepository
+    run_data_max_bytes: int = 64 * 1024
 
 
 API = web.AppKey("config_api", Api)

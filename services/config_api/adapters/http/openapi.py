@@ -23,6 +23,7 @@ from services.config_api.adapters.http.openapi_components import (
     workflow_schemas,
 )
 from services.config_api.adapters.http.openapi_gallery import gallery_parameters, gallery_schemas
+from services.config_api.adapters.http.openapi_runs import run_parameters, run_schemas
 from services.config_api.domain import PRODUCT_RESOURCES
 
 
@@ -318,6 +319,7 @@ def _paths(names: dict[str, str]) -> dict[str, Schema]:
         },
         **_record_paths(),
         **_gallery_paths(names),
+        **_run_paths(),
         OPENAPI_PATH: {
             "get": {
                 "operationId": "getOpenApi",
@@ -413,6 +415,52 @@ def _gallery_paths(names: dict[str, str]) -> dict[str, Schema]:
     }
 
 
+def _run_paths() -> dict[str, Schema]:
+    """Run now, the runs page across workflows, and a workflow's stats strip."""
+    return {
+        "/api/workflows/{workflow_id}/run": {
+            "post": _operation(
+                "runWorkflow",
+                "Run now: the workflow at its current version, for `data`, as a "
+                "`workflow.triggered` event; answers with the execution id at once",
+                ok=(202, "queued; Location names the execution", "RunAccepted"),
+                errors=(400, 401, 403, 404, 409, 413, 422),
+                parameters=("WorkflowId",),
+                body="RunRequest",
+                tag="executions",
+            ),
+        },
+        "/api/workflows/{workflow_id}/stats": {
+            "get": _operation(
+                "getWorkflowStats",
+                "Runs, success rate, median and p95 duration, throttled and failed counts of "
+                "the window, and the last run",
+                ok=(200, "the workflow's figures", "WorkflowStats"),
+                errors=(*_READ_ONE, 503),
+                parameters=("WorkflowId", "StatsWindow"),
+                tag="executions",
+            ),
+        },
+        "/api/executions": {
+            "get": _operation(
+                "listExecutions",
+                "Runs across the tenant's workflows, newest first",
+                ok=(200, "a page of runs", "RunPage"),
+                errors=(*_READ, 503),
+                parameters=(
+                    "ExecutionStatusFilter",
+                    "RunWorkflowFilter",
+                    "RunTriggerFilter",
+                    "RunFrom",
+                    "RunTo",
+                    *_PAGE,
+                ),
+                tag="executions",
+            ),
+        },
+    }
+
+
 @functools.cache
 def openapi_document(page_size_max: int) -> Schema:
     """The whole document; computed once per process (the models do not change at run time)."""
@@ -420,6 +468,7 @@ def openapi_document(page_size_max: int) -> Schema:
     schemas = {**defs, **workflow_schemas(defs, names), **api_schemas(), **record_schemas()}
     schemas |= gallery_schemas()
     schemas |= hook_schemas()
+    schemas |= run_schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -441,7 +490,7 @@ def openapi_document(page_size_max: int) -> Schema:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"}
             },
-            "parameters": parameters(page_size_max) | gallery_parameters(),
+            "parameters": parameters(page_size_max) | gallery_parameters() | run_parameters(),
             "schemas": schemas,
         },
     }

@@ -9,6 +9,7 @@ from services.config_api.adapters.postgres.executions import PostgresExecutionRe
 from services.config_api.adapters.postgres.gallery import PostgresTemplateGallery
 from services.config_api.adapters.postgres.pool import QUERIES, PoolHolder, migrate
 from services.config_api.adapters.postgres.records import PostgresProductRecords
+from services.config_api.adapters.postgres.runs import PostgresRuns
 from services.config_api.adapters.postgres.tenant_resources import (
     PostgresEmailTemplates,
     PostgresInboundSecrets,
@@ -25,6 +26,7 @@ __all__ = [
     "PostgresExecutionReader",
     "PostgresInboundSecrets",
     "PostgresProductRecords",
+    "PostgresRuns",
     "PostgresTemplateGallery",
     "PostgresTenants",
     "PostgresWorkflowRepository",

@@ -40,6 +40,10 @@ def _record(row: asyncpg.Record) -> WorkflowRecord:
     )
 
 
+workflow_record = _record
+"""A workflows row as a ``WorkflowRecord`` (also for the manual runs' repository)."""
+
+
 def _version(row: asyncpg.Record) -> VersionRecord:
     return VersionRecord(
         workflow_id=row["workflow_id"],
