@@ -4,7 +4,7 @@ or fails.
 
 ``python -m bench soak --minutes 30 --rate 20`` (``make bench-soak``): tenants and their API keys
 are made in the database, the workflows are created through the config API (each a webhook to the
-loopback sink, ``bench.sink``, under 1-3 conditions of mixed shapes, some matching every event),
+loopback sink, ``bench.sink``, behind no conditions or one or two rules of mixed shapes),
 then single events go to ingest's ``POST /v1/events`` at ``--rate`` per second (open loop) for
 ``--minutes``, every ``--duplicate-every``-th one sent a second time with the same id. Every
 ``--sample-seconds`` it notes each consumer group's lag (the broker's end offsets against the
@@ -605,12 +605,13 @@ def report(
     warm = min(warmup_minutes, minutes / 3) * 60
     steady = [s for s in samples if s.at >= warm] or samples
     print(
-        f"\nsoak  RSS (MiB) per service; band = half the range over its midpoint, all samples and "
-        f"after {warm / 60:.1f} min of warm-up ({len(steady)} samples)"
+        f"\nsoak  RSS (MiB) per service; band = half the range over its midpoint, over all samples "
+        f"and (steady) after {warm / 60:.1f} min of warm-up ({len(steady)} samples), trend over "
+        "those"
     )
     print(
         f"      {'service':<12}{'first':>8}{'last':>8}{'min':>8}{'max':>8}{'band':>9}{'steady':>9}"
-        "  within ±10 %?"
+        "    trend  within ±10 %?"
     )
     for service in samples[0].rss:
         mib = [s.rss[service] / 2**20 for s in samples]
@@ -618,6 +619,7 @@ def report(
         print(
             f"      {service:<12}{mib[0]:>8.0f}{mib[-1]:>8.0f}{min(mib):>8.0f}"
             f"{max(mib):>8.0f}{band(mib):>8.1f}%{band(settled):>8.1f}%"
+            f"{slope_per_minute([s.at for s in steady], settled):>+7.2f}/min"
             f"  {'yes' if band(settled) <= 10 else 'no'}"
         )
     expected = {(event, wf) for event, wfs in sending.expected.items() for wf in wfs}
@@ -643,7 +645,8 @@ def report(
         f"{sending.duplicates_absorbed:,}"
     )
     print(
-        f"      executions expected {len(expected):,}, found {len(found_pairs):,} "
+        f"      executions expected {len(expected):,} ({len(expected) / (minutes * 60):.1f}/s), "
+        f"found {len(found_pairs):,} "
         f"({', '.join(f'{k} {v:,}' for k, v in sorted(statuses.items()))})"
     )
     print(
