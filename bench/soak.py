@@ -6,7 +6,7 @@ or fails.
 are made in the database, the workflows are created through the config API (each a webhook to the
 loopback sink, ``bench.sink``, behind no conditions or one or two rules of mixed shapes),
 then single events go to ingest's ``POST /v1/events`` at ``--rate`` per second (open loop) for
-``--minutes``, every ``--duplicate-every``-th one sent a second time with the same id. Every
+``--minutes``, every 50th request resending an earlier event with the same id. Every
 ``--sample-seconds`` it notes each consumer group's lag (the broker's end offsets against the
 group's committed ones, as ``wf lag`` reads them), the RSS of each service process, the events
 sent and the executions recorded. After the last event it waits for the pipeline to drain and
