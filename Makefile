@@ -72,7 +72,7 @@ check: lint typecheck test ## Lint, typecheck and the whole test suite
 bench: $(STAMP) ## Benchmarks: print figures, never pass/fail (PARTS="scheduler matcher" for some)
 	$(BIN)/python -m bench $(PARTS)
 
-bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler, bench-executor, bench-matcher, bench-api
+bench-%: $(STAMP) ## One benchmark part: bench-ingest, bench-scheduler, bench-executor, bench-matcher, bench-api, bench-soak
 	$(BIN)/python -m bench $*
 
 lock: ## Re-resolve dependencies into requirements.lock

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
-from bench import api, executor, matcher, scheduler
+from bench import api, executor, matcher, scheduler, soak
 from shared import tenancy
 from shared.postgres import create_pool
 from shared.settings import KafkaSettings, PostgresSettings
@@ -152,7 +152,7 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("ingest did not become ready")
 
 
-PARTS = ("ingest", "scheduler", "executor", "matcher", "api")
+PARTS = ("ingest", "scheduler", "executor", "matcher", "api", "soak")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -183,6 +183,17 @@ async def main(args: argparse.Namespace) -> None:
             )
         if "api" in args.parts:
             await api.run(database_url, rounds=rounds)
+        if "soak" in args.parts:
+            await soak.run(
+                bootstrap,
+                database_url,
+                minutes=args.minutes,
+                rate=args.rate,
+                tenants=args.tenants,
+                workflows=args.workflows,
+                sample_seconds=args.sample_seconds,
+                warmup_minutes=args.warmup_minutes,
+            )
 
 
 async def ingest(bootstrap: str, database_url: str, rounds: int) -> None:
@@ -233,6 +244,19 @@ if __name__ == "__main__":
     parser.add_argument("--s2-seconds", type=float, default=120.0, help="S2 measuring time")
     parser.add_argument(
         "--matcher-size", type=int, default=1_000_000, help="workflows of M2 and M6's large run"
+    )
+    parser.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of load")
+    parser.add_argument("--rate", type=float, default=20.0, help="soak: events/s (open loop)")
+    parser.add_argument("--tenants", type=int, default=200, help="soak: tenants")
+    parser.add_argument("--workflows", type=int, default=2000, help="soak: workflows (all tenants)")
+    parser.add_argument(
+        "--sample-seconds", type=float, default=30.0, help="soak: seconds between samples"
+    )
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=5.0,
+        help="soak: RSS band also over the samples after this (at most a third of the run)",
     )
     arguments = parser.parse_args()
     unknown = sorted(set(arguments.parts) - set(PARTS))
