@@ -38,22 +38,34 @@ async def executions(stack: Stack, key: str, workflow: dict[str, Any]) -> list[d
     return items
 
 
+async def finished_executions(
+    stack: Stack, key: str, workflow: dict[str, Any], count: int = 1, *, within: float = 60
+) -> dict[str, dict[str, Any]]:
+    """The workflow's ``count`` executions once all finished, with their steps, by event id."""
+    async with asyncio.timeout(within):
+        while True:
+            items = await executions(stack, key, workflow)
+            if len(items) >= count and all(item["status"] in FINISHED for item in items):
+                break
+            await asyncio.sleep(0.1)
+    assert len(items) == count, items
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        status, detail = await call(
+            "GET", stack.url("config_api", f"/api/executions/{item['id']}"), key, None
+        )
+        assert status == 200, detail
+        found[detail["event"]["id"]] = detail
+    assert len(found) == count, "two executions for one event"
+    return found
+
+
 async def finished_execution(
     stack: Stack, key: str, workflow: dict[str, Any], *, within: float = 60
 ) -> dict[str, Any]:
     """The workflow's one execution once it finished, with its steps."""
-    async with asyncio.timeout(within):
-        while True:
-            items = await executions(stack, key, workflow)
-            if items and all(item["status"] in FINISHED for item in items):
-                break
-            await asyncio.sleep(0.1)
-    [execution] = items
-    status, detail = await call(
-        "GET", stack.url("config_api", f"/api/executions/{execution['id']}"), key, None
-    )
-    assert status == 200, detail
-    return dict(detail)
+    [execution] = (await finished_executions(stack, key, workflow, within=within)).values()
+    return execution
 
 
 async def ready(stack: Stack, service: str) -> int:
