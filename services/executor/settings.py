@@ -62,7 +62,7 @@ class WebhookSettings(BaseSettings):
     )
     hosts: dict[str, IPvAnyAddress] = Field(
         default_factory=dict,
-        description="fixed addresses for host names (JSON `{\"name\": \"address\"}`), answered "
+        description='fixed addresses for host names (JSON `{"name": "address"}`), answered '
         "instead of DNS and checked like any resolved address (tests, local setups)",
     )
 

@@ -48,6 +48,7 @@ from services.matcher.domain.predicates import (
     terms,
 )
 from shared.contracts import CloudEvent, TriggerType, WorkflowChange, WorkflowDefinition
+from shared.contracts.workflows import WorkflowId
 from shared.contracts.envelope import TENANT_ID_PATTERN
 from shared.workflows.conditions import ConditionGroup
 from shared.workflows.model import WorkflowStatus, status_from_active
@@ -495,7 +496,7 @@ class _ChangeView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
-    workflow_id: str
+    workflow_id: WorkflowId
     version: int = Field(ge=1)
     workflow: _DefinitionView | None
 
