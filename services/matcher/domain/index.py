@@ -48,8 +48,8 @@ from services.matcher.domain.predicates import (
     terms,
 )
 from shared.contracts import CloudEvent, TriggerType, WorkflowChange, WorkflowDefinition
-from shared.contracts.workflows import WorkflowId
 from shared.contracts.envelope import TENANT_ID_PATTERN
+from shared.contracts.workflows import WorkflowId
 from shared.workflows.conditions import ConditionGroup
 from shared.workflows.model import WorkflowStatus, status_from_active
 
