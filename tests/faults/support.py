@@ -21,7 +21,7 @@ async def create_workflow(stack: Stack, key: str, definition: dict[str, Any]) ->
         "POST", stack.url("config_api", "/api/workflows"), key, {"active": True, **definition}
     )
     assert status == 201, workflow
-    return workflow
+    return dict(workflow)
 
 
 async def send_events(stack: Stack, key: str, events: list[dict[str, Any]]) -> None:

@@ -33,9 +33,10 @@ from aiokafka import AIOKafkaProducer
 from shared.contracts import CloudEvent, Topics
 from shared.kafka import tenant_partitioner
 from shared.testing import webhook_requests
-from tests.e2e.conftest import Stack, WebhookSink, metric
+from tests.e2e.conftest import Stack, WebhookSink, call, metric
 from tests.faults.ledger import Ledger
 from tests.faults.support import (
+    FINISHED,
     create_workflow,
     executions,
     finished_execution,
@@ -143,7 +144,7 @@ def envelope(tenant_id: str, event_id: str, **data: Any) -> dict[str, Any]:
 
 
 def _with(record: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    copy = json.loads(json.dumps(record))
+    copy: dict[str, Any] = json.loads(json.dumps(record))
     target = copy
     for name in path[:-1]:
         target = target[name]
@@ -364,6 +365,13 @@ async def test_poison_on_executions_requested_is_dead_lettered_by_the_executor(
     await webhook_sink.wait_for(1)
     [headers] = webhook_sink.headers
     assert headers["webhook-id"] == f"{request.execution_id}:0"
+    detail = running.url("config_api", f"/api/executions/{request.execution_id}")
+    async with asyncio.timeout(30):
+        while (found := await call("GET", detail, api_key, None))[0] != 200 or found[1][
+            "status"
+        ] not in FINISHED:
+            await asyncio.sleep(0.1)
+    assert found[1]["status"] == "succeeded", found
     await all_ready(running)
     ledger.record(
         "Poison records on executions.requested",
