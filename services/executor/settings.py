@@ -12,6 +12,9 @@ field descriptions here). The webhook settings:
   (call_api, Teams, Slack, Salesforce, HubSpot): whether loopback, private, link-local and
   other non-public addresses may be reached (only the local dev stack and tests allow it), the
   whole of one attempt from connect to last byte, and the most of an answer ever read.
+- ``WEBHOOK_HOSTS`` (none): fixed addresses for host names, as ``/etc/hosts`` gives them
+  (JSON, ``{"crm.internal.test": "10.0.0.5"}``), answered instead of DNS and checked like any
+  resolved address: a name mapped to a private address is refused unless private networks are.
 - ``SLACK_*``, ``SMTP_*`` and ``EMAIL_FROM``, ``TEAMS_WEBHOOK_URL``, ``SALESFORCE_*``,
   ``HUBSPOT_*``: where each provider's actions go (SPEC §6). A provider whose credentials are
   not set fails its steps as ``not_configured``.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from standardwebhooks import Webhook
 
@@ -56,6 +59,11 @@ class WebhookSettings(BaseSettings):
     )
     response_max_bytes: int = Field(
         default=256 * 1024, ge=1024, description="the most of an HTTP answer ever read"
+    )
+    hosts: dict[str, IPvAnyAddress] = Field(
+        default_factory=dict,
+        description='fixed addresses for host names (JSON `{"name": "address"}`), answered '
+        "instead of DNS and checked like any resolved address (tests, local setups)",
     )
 
     @field_validator("signing_secret")

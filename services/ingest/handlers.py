@@ -5,16 +5,20 @@ Every intake path — ``POST /v1/events``, ``POST /v1/webhooks/{source}/{tenant}
 what was already published, publish the rest and wait for the broker's acks, and only then
 remember the ids as published (so a publish that failed leaves the vendor's retry free to
 publish again). A workflow's inbound hook (``POST /v1/hooks/{tenant}/{token}``) ends in
-``accept_hook``, which publishes the same way.
+``accept_hook``, which publishes the same way. Within one process, inputs carrying the same
+event id take their turn (``_IN_FLIGHT``): a vendor's concurrent retries of one webhook publish
+it once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from prometheus_client import Counter
@@ -106,6 +110,39 @@ class Accepted:
         }
 
 
+@dataclass
+class _KeyedLocks:
+    """One lock per key while anyone holds or waits for it; taken in sorted order, so two inputs
+    sharing several ids never wait for each other in a circle."""
+
+    _locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, tenant_id: str, keys: Sequence[str]) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(set(keys)):
+                await stack.enter_async_context(self._one((tenant_id, key)))
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _one(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_IN_FLIGHT = _KeyedLocks()
+"""The event ids this process is publishing: a duplicate waits, then finds its id published."""
+
+
 async def accept(
     sink: EventSink,
     store: PublishedEvents,
@@ -119,7 +156,8 @@ async def accept(
     """Parse ``raw`` as ``source``'s format and publish what is new; raises ``Rejected``.
 
     Returns only after the broker acknowledged every envelope and notice. Duplicates in flight
-    at the same moment may both be published: they carry the same id, which yields the same
+    at the same moment in one process take their turn, the later ones finding the id published;
+    in two replicas they may both be published: they carry the same id, which yields the same
     execution downstream.
     """
     try:
@@ -179,11 +217,12 @@ async def _publish_new(
 ) -> list[CloudEvent]:
     """Publish the events not published already and remember them; the ones published now."""
     unique = list({event.id: event for event in events}.values())
-    seen = await store.published(tenant_id, [e.id for e in unique]) if unique else set()
-    fresh = [event for event in unique if event.id not in seen]
-    if fresh:
-        await sink.publish(fresh)
-        await store.remember(tenant_id, [e.id for e in fresh])
+    async with _IN_FLIGHT.holding(tenant_id, [e.id for e in unique]):
+        seen = await store.published(tenant_id, [e.id for e in unique]) if unique else set()
+        fresh = [event for event in unique if event.id not in seen]
+        if fresh:
+            await sink.publish(fresh)
+            await store.remember(tenant_id, [e.id for e in fresh])
     for event in fresh:
         EVENTS_IN.labels(event.source, event.type).inc()
     if len(events) > len(fresh):

@@ -29,6 +29,15 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def refuse_unstorable_text(text: str) -> str:
+    """``text`` if it can be stored as PostgreSQL text, else ``ValueError`` (a pydantic
+    ``AfterValidator``)."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
 def storage_problems(
     document: object, *, path: str = "$", max_depth: int | None = None, limit: int = MAX_DETAILS
 ) -> list[dict[str, str]]:

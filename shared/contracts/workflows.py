@@ -8,9 +8,12 @@ working.
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.envelope import TENANT_ID_PATTERN
+from shared.contracts.storable import refuse_unstorable_text
 from shared.workflows.actions import Action, WebhookAction
 from shared.workflows.limits import MAX_ACTIONS, MAX_HEADERS
 from shared.workflows.model import (
@@ -32,9 +35,18 @@ __all__ = [
     "WebhookAction",
     "WorkflowChange",
     "WorkflowDefinition",
+    "WorkflowId",
     "WorkflowSettings",
     "WorkflowStatus",
 ]
+
+
+WorkflowId = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(refuse_unstorable_text)
+]
+"""A workflow's id as records carry it: what ``ExecutionRequest.workflow_id`` accepts, so that a
+changelog record every reader stores or passes on never holds an id they cannot (a NUL there
+once crashed the scheduler's schedule store at every restart)."""
 
 
 class WorkflowChange(BaseModel):
@@ -49,7 +61,7 @@ class WorkflowChange(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
-    workflow_id: str
+    workflow_id: WorkflowId
     version: int = Field(ge=1)
     workflow: WorkflowDefinition | None
     changed_at: AwareDatetime

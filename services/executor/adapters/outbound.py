@@ -65,6 +65,29 @@ class PublicAddressResolver(AbstractResolver):
         await self._inner.close()
 
 
+class StaticHostsResolver(AbstractResolver):
+    """Answers the names in ``hosts`` with their fixed address (``WEBHOOK_HOSTS``, as
+    ``/etc/hosts`` would), any other name through ``inner``. The guard wraps it like DNS."""
+
+    def __init__(self, inner: AbstractResolver, hosts: Mapping[str, str]) -> None:
+        self._inner = inner
+        self._hosts = {name.lower().removesuffix("."): address for name, address in hosts.items()}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self._hosts.get(host.lower().removesuffix("."))
+        if address is None:
+            return await self._inner.resolve(host, port, family)
+        found = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=found, proto=0, flags=0)
+        ]
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether an attempt that got no answer may succeed if tried again."""
     if isinstance(error, aiohttp.ClientSSLError):
@@ -160,6 +183,7 @@ class OutboundHttp:
     ) -> None:
         """``resolver`` stands in for the system's DNS (tests); the guard wraps it either way."""
         self._resolver = resolver
+        self._hosts = {name: str(address) for name, address in settings.hosts.items()}
         self._allow_private_networks = settings.allow_private_networks
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
         self._max_bytes = settings.response_max_bytes
@@ -170,7 +194,9 @@ class OutboundHttp:
         return self._allow_private_networks
 
     async def start(self) -> None:
-        inner = self._resolver or aiohttp.DefaultResolver()
+        inner: AbstractResolver = self._resolver or aiohttp.DefaultResolver()
+        if self._hosts:
+            inner = StaticHostsResolver(inner, self._hosts)
         resolver = inner if self._allow_private_networks else PublicAddressResolver(inner)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver),

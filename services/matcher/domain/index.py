@@ -49,6 +49,7 @@ from services.matcher.domain.predicates import (
 )
 from shared.contracts import CloudEvent, TriggerType, WorkflowChange, WorkflowDefinition
 from shared.contracts.envelope import HOOK_SOURCE, TENANT_ID_PATTERN
+from shared.contracts.workflows import WorkflowId
 from shared.workflows.conditions import ConditionGroup
 from shared.workflows.model import WorkflowStatus, status_from_active
 
@@ -510,7 +511,7 @@ class _ChangeView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
-    workflow_id: str
+    workflow_id: WorkflowId
     version: int = Field(ge=1)
     workflow: _DefinitionView | None
 

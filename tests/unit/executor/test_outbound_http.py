@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import aiohttp
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -9,6 +11,7 @@ from pydantic import SecretStr, ValidationError
 from services.executor.adapters.outbound import (
     DestinationRefused,
     PublicAddressResolver,
+    StaticHostsResolver,
     is_transient,
 )
 from services.executor.settings import WebhookSettings
@@ -36,6 +39,22 @@ async def test_closing_the_guard_closes_the_resolver_it_wraps() -> None:
     inner = FixedResolver()
     await PublicAddressResolver(inner).close()
     assert inner.closed
+
+
+async def test_fixed_host_entries_answer_their_names_and_the_guard_still_checks_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEBHOOK_HOSTS", '{"CRM.internal.test": "10.0.0.5", "v6.test": "::1"}')
+    hosts = {name: str(address) for name, address in WebhookSettings().hosts.items()}
+    static = StaticHostsResolver(FixedResolver("93.184.216.34"), hosts)
+    assert [r["host"] for r in await static.resolve("crm.internal.test.", 443)] == ["10.0.0.5"]
+    assert [r["family"] for r in await static.resolve("v6.test", 443)] == [socket.AF_INET6]
+    assert [r["host"] for r in await static.resolve("hooks.example.com")] == ["93.184.216.34"]
+    with pytest.raises(DestinationRefused, match=r"crm\.internal\.test resolves to 10\.0\.0\.5"):
+        await PublicAddressResolver(static).resolve("crm.internal.test", 443)
+    monkeypatch.setenv("WEBHOOK_HOSTS", '{"crm.internal.test": "not-an-address"}')
+    with pytest.raises(ValidationError, match="hosts"):
+        WebhookSettings()
 
 
 @pytest.mark.parametrize(

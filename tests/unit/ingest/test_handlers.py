@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +54,30 @@ async def test_a_failed_publish_is_not_remembered_so_the_vendors_retry_is_publis
     again = await accept(broker, store, source="hubspot", raw=raw, tenant_id="acme", max_events=10)
     assert (len(again.published), again.duplicates) == (0, 2)
     assert len(broker.published) == 2
+
+
+class SlowBroker(Broker):
+    """Acks after a yield to the loop, as a real broker does: concurrent inputs interleave."""
+
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        await asyncio.sleep(0.01)
+        await super().publish(events)
+
+
+async def test_concurrent_deliveries_of_one_event_publish_it_once() -> None:
+    broker, store = SlowBroker(), Remembered()
+    raw = (FIXTURES / "aws" / "offer-released.json").read_bytes()
+    answers = await asyncio.gather(
+        *(
+            accept(broker, store, source="aws", raw=raw, tenant_id="acme", max_events=10)
+            for _ in range(10)
+        )
+    )
+    assert len(broker.published) == 1
+    assert sorted(len(a.published) for a in answers) == [0] * 9 + [1]
+    assert {a.events[0].id for a in answers} == {broker.published[0].id}
+    other = await accept(broker, store, source="aws", raw=raw, tenant_id="globex", max_events=10)
+    assert len(other.published) == 1, "another tenant's event of the same id is its own"
 
 
 async def test_a_batch_repeating_an_event_publishes_it_once() -> None:

@@ -15,6 +15,7 @@ from shared.contracts import (
     DeferredExecution,
     ExecutionRequest,
     Resumption,
+    WorkflowChange,
     WorkflowDefinition,
     execution_id_for,
 )
@@ -138,6 +139,31 @@ def test_an_envelope_refuses_a_nul_in_its_identifiers() -> None:
         CloudEvent(
             id="e1", source="native", type="customer.created", tenantid="acme", subject="a\u0000"
         )
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "says"),
+    [
+        ("wf\u0000x", "must not contain NUL"),
+        ("wf\ud800", "unicode string"),
+        ("w" * 257, "at most 256 characters"),
+        ("", "at least 1 character"),
+    ],
+)
+def test_a_changelog_record_refuses_a_workflow_id_its_readers_cannot_store(
+    workflow_id: str, says: str
+) -> None:
+    """A NUL there crashed the scheduler's schedule store, at every restart (issue 12)."""
+    record = {
+        "tenant_id": "acme",
+        "workflow_id": workflow_id,
+        "version": 1,
+        "workflow": None,
+        "changed_at": "2026-01-01T00:00:00Z",
+    }
+    with pytest.raises(ValidationError, match=says):
+        WorkflowChange.model_validate(record)
+    WorkflowChange.model_validate({**record, "workflow_id": "wf-1"})
 
 
 def test_a_deferred_execution_must_say_when_and_where_it_resumes() -> None:
