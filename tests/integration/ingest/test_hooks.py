@@ -205,7 +205,9 @@ async def ingest_on_lone_broker(
     kafka = KafkaSettings(
         bootstrap_servers=lone_broker.bootstrap_servers,
         TOPIC_PREFIX=topic_prefix,
-        **{**FAST_KAFKA, "request_timeout_ms": 1000},
+        # Short, for a quick 503, but longer than the broker holds a JoinGroup (half the session
+        # timeout, BROKER.md), or the consumer's join times out forever on a busy machine.
+        **{**FAST_KAFKA, "request_timeout_ms": 4000},
     )
     service = IngestService(
         IngestSettings(host="127.0.0.1", port=0, kafka=kafka, postgres=postgres_settings)
