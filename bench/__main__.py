@@ -3,7 +3,9 @@
 ``python -m bench [part ...]`` (``make bench-<part>``) runs only the parts named: ``ingest`` (B1,
 I1), ``scheduler`` (B2, S1, S2), ``executor`` (X1-X3 and E1 at their defaults; ``python -m
 bench.executor --help`` picks some, at other sizes), ``matcher`` (M1-M6, with B1 in the same
-run), ``api`` (the config API's stats strip and runs page over a million executions). Figures
+run), ``api`` (the config API's stats strip and runs page over a million executions), ``soak``
+(the five services under steady load for ``--minutes``, 30 by default: lag, RSS and every event
+accounted for). Figures
 are medians of several rounds, and ratios against a baseline measured on the same broker or
 database in the same run (B1: raw aiokafka consume→produce passthrough; B2: raw
 asyncpg claim-and-delete) where the comparison means something.
