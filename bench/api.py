@@ -18,11 +18,9 @@ import asyncio
 import contextlib
 import statistics
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import SecretStr
@@ -32,6 +30,7 @@ from services.config_api.domain import Cursor
 from services.config_api.domain.runs import STATS_WINDOWS, RunFilters
 from shared.postgres import apply_migrations, create_pool
 from shared.settings import PostgresSettings
+from shared.testing import throwaway_database
 
 ROWS = 1_000_000
 TENANT, WORKFLOW = "bench-runs", "wf_measured"
@@ -57,23 +56,8 @@ FROM generate_series(0::bigint, $3 - 1) AS i,
 """
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    name = f"bench_api_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+def fresh_database(server_url: str) -> contextlib.AbstractAsyncContextManager[str]:
+    return throwaway_database(server_url, "bench_api_")
 
 
 async def median_ms(rounds: int, call: Callable[[], Awaitable[Any]]) -> float:

@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -54,7 +53,7 @@ from shared.contracts import (
 from shared.kafka import Outgoing, ensure_topics, make_producer, publish_all
 from shared.postgres import create_pool
 from shared.settings import KafkaSettings, PostgresSettings
-from shared.testing import free_port
+from shared.testing import free_port, throwaway_database
 
 FAST = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "fetch_max_wait_ms": 10}
 MARKS = marks_of((90, 60, 30, 7, 1))
@@ -62,23 +61,8 @@ BATCH = 500
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    name = f"bench_sched_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+def fresh_database(server_url: str) -> contextlib.AbstractAsyncContextManager[str]:
+    return throwaway_database(server_url, "bench_sched_")
 
 
 def kafka(bootstrap: str) -> KafkaSettings:

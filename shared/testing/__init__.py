@@ -10,6 +10,7 @@ from shared.testing.infra import (
     InfrastructureError,
     free_port,
     port_is_open,
+    throwaway_database,
     wait_for_port,
 )
 from shared.testing.requests import produce_requests, webhook_requests
@@ -23,6 +24,7 @@ __all__ = [
     "free_port",
     "port_is_open",
     "produce_requests",
+    "throwaway_database",
     "wait_for_port",
     "webhook_requests",
 ]

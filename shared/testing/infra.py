@@ -13,8 +13,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit, urlunsplit
 
 
 class InfrastructureError(RuntimeError):
@@ -168,3 +171,26 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``server_url`` (named ``prefix`` + a random
+    suffix), dropped on exit; yields its URL."""
+    import asyncpg  # noqa: PLC0415 - only the callers that want a database pay for it
+
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(server_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    finally:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 from pydantic import SecretStr
 
@@ -15,6 +13,7 @@ from services.config_api.service import ConfigApiService
 from services.config_api.settings import ConfigApiSettings
 from shared.postgres import Pool, apply_migrations, create_pool
 from shared.settings import KafkaSettings, PostgresSettings
+from shared.testing import throwaway_database
 from tests.integration.config_api.support import Client, insert_product_records, key_for
 
 pytestmark = pytest.mark.integration
@@ -89,19 +88,8 @@ async def test_each_kind_of_record_is_listed_filtered_and_got(
 @pytest.fixture
 async def bare_database(postgres_server_url: str) -> AsyncIterator[str]:
     """A database where only the config API has migrated (the executor never ran)."""
-    name = f"wf_bare_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(postgres_server_url)
-    yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with throwaway_database(postgres_server_url, "wf_bare_") as url:
+        yield url
 
 
 async def test_history_and_records_are_a_503_until_the_executor_has_published_them(

@@ -4,14 +4,11 @@ printed by ``python -m bench api``, never asserted.)"""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 from pydantic import SecretStr
 
@@ -20,6 +17,7 @@ from services.config_api.service import ConfigApiService
 from services.config_api.settings import ConfigApiSettings
 from shared.postgres import Pool, apply_migrations, create_pool
 from shared.settings import KafkaSettings, PostgresSettings
+from shared.testing import throwaway_database
 from tests.integration.config_api.support import Client, key_for
 
 pytestmark = pytest.mark.integration
@@ -102,21 +100,8 @@ def expected(window_seconds: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def big_database(postgres_server_url: str) -> AsyncIterator[str]:
-    name = f"wf_stats_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(postgres_server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    finally:
-        admin = await asyncpg.connect(postgres_server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with throwaway_database(postgres_server_url, "wf_stats_") as url:
+        yield url
 
 
 @pytest.fixture
