@@ -42,6 +42,7 @@ TEST_WORKERS ?= 2
 
 test: $(STAMP) $(PROMTOOL) ## Run unit, integration and e2e tests against the real broker and PostgreSQL
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/python -m tests.faults.table --check
 
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 	$(BIN)/pytest tests/unit

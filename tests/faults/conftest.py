@@ -3,18 +3,17 @@ accounted for, and a ledger row per test (see ``ledger.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 
 import pytest
 
 from tests.e2e.conftest import api_key, stack, webhook_sink  # noqa: F401 - fixtures shared
 from tests.faults.ledger import RESULTS, Ledger
 
-_LEDGER = Ledger()
 
-
-@pytest.fixture(scope="session")
-def ledger() -> Iterator[Ledger]:
-    RESULTS.unlink(missing_ok=True)
-    yield _LEDGER
-    _LEDGER.write()
+@pytest.fixture
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """The test's ledger, writing to this process's file (one per xdist worker)."""
+    path, line, _ = request.node.location
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return Ledger(RESULTS / f"{worker}.json", file=path, line=line)

@@ -46,13 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    if not RESULTS.exists():
+    rows = load()
+    if not rows:
         print(
-            f"{RESULTS} is missing: run the fault suite (pytest tests/faults) first",
+            f"{RESULTS} holds no results: run the fault suite (pytest tests/faults) first",
             file=sys.stderr,
         )
         return 1
-    table = render(load())
+    table = render(rows)
     if args.write:
         text = README.read_text()
         section(text)  # the markers are there
