@@ -17,7 +17,8 @@ from tests.integration.config_api.support import Client, key_for
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+# A fixed hour of yesterday: inside every retention window, whatever today's date.
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture

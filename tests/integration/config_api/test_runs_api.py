@@ -20,7 +20,8 @@ from tests.integration.config_api.support import WEBHOOK_WORKFLOW, Client, key_f
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("executor_tables")]
 
-T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+# A fixed hour of yesterday: inside every retention window, whatever today's date.
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture
