@@ -46,6 +46,7 @@ pytestmark = pytest.mark.e2e
 
 LEASE_SECONDS = 3
 REPLICAS = ("executor-2", "executor-3")
+FIVE = ("config_api", "ingest", "matcher", "executor", "scheduler")
 
 
 @dataclass
@@ -113,14 +114,21 @@ async def running(stack: Stack) -> Stack:
             "WEBHOOK_TIMEOUT_SECONDS": "30",
         }
     )
-    for service in ("config_api", "ingest", "matcher", "executor", "scheduler"):
+    for service in FIVE:
         stack.start(service)
     await stack.wait_ready(within=120)
     return stack
 
 
 @pytest.fixture
-async def fresh(peer: Peer) -> Peer:
+async def fresh(running: Stack, peer: Peer) -> Peer:
+    """The peer, emptied; and the five services up (a test that failed may have left one
+    killed, and the next one should not fail for it)."""
+    for service in FIVE:
+        if service not in running.processes or running.processes[service].poll() is not None:
+            running.processes.pop(service, None)
+            running.start(service)
+    await running.wait_ready(*FIVE, within=120)
     peer.reset()
     return peer
 
