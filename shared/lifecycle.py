@@ -264,14 +264,21 @@ def is_database_outage(error: BaseException) -> bool:
     """Whether ``error`` is asyncpg's way of saying the server went away or is not up yet.
 
     Beside the server's own codes, asyncpg raises ``InterfaceError`` "… connection is closed"
-    when a connection the server dropped is used again (a transaction rolled back on it);
-    every other ``InterfaceError`` is a misuse of the API, a bug. Matched by name, like
+    when a connection the server dropped is used again (a transaction rolled back on it), and
+    ``InternalClientError`` "… another operation (2) is in progress" when the pool hands out a
+    connection the server is closing; every other ``InterfaceError`` or ``InternalClientError``
+    is a misuse of the API or a bug. Matched by name, like
     aiokafka's errors, so that this module imports neither client.
     """
     names = {cls.__name__ for cls in type(error).__mro__}
     if names & _POSTGRES_CONNECTION_ERRORS:
         return True
-    return "InterfaceError" in names and "connection is closed" in str(error)
+    if "InterfaceError" in names:
+        return "connection is closed" in str(error)
+    # An idle pooled connection that received the server's goodbye (57P01) drops what follows
+    # (its protocol's state 2, "consuming an error") until its socket closes; acquired in that
+    # instant, it refuses the next query with this.
+    return "InternalClientError" in names and "another operation (2) is in progress" in str(error)
 
 
 def is_connection_error(error: BaseException) -> bool:

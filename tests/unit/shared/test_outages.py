@@ -33,11 +33,15 @@ OUTAGES = [
         "cannot call Transaction.__aexit__(): the underlying connection is closed"
     ),
     asyncpg.InterfaceError("connection is closed"),
+    # A pooled connection acquired between the server's FATAL 57P01 and its socket's close.
+    asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
 ]
 BUGS = [
     asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
     asyncpg.ProtocolViolationError("bind message supplies 1 parameters"),
     asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+    asyncpg.InternalClientError("cannot switch to state 15; another operation (12) is in progress"),
+    asyncpg.InternalClientError("unknown error in protocol implementation"),
     asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
     asyncpg.UndefinedTableError('relation "executions" does not exist'),
     ValueError("boom"),
