@@ -1,4 +1,5 @@
-"""Start and stop the embedded Kafka-compatible broker (Tansu) and an embedded PostgreSQL.
+"""Start and stop the embedded Kafka-compatible broker (Tansu), an embedded PostgreSQL, and a
+throwaway cluster of the machine's own PostgreSQL binaries (one a test may stop and start).
 
 Both are real servers speaking the real protocols; they keep their state only for their own
 lifetime. They fail with ``InfrastructureError`` and a reason a person can act on, never hang.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -171,6 +173,119 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of its own, from the machine's binaries (Debian's under
+    ``/usr/lib/postgresql/<version>/bin`` unless ``bindir`` says otherwise), in a temporary data
+    directory, on 127.0.0.1:``port`` with trust authentication for the ``postgres`` role.
+
+    Unlike ``EmbeddedPostgres`` it can be stopped and started again on the same port and data
+    (``stop()`` / ``start()``): a database restart, as a test of an outage wants it. As root the
+    binaries run as the ``postgres`` OS user (initdb refuses root). Durability is turned off
+    (``fsync=off``): the data lives as long as the object. ``destroy()`` stops it and deletes it.
+    """
+
+    def __init__(self, port: int | None = None, *, bindir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.bindir = bindir or _postgres_bindir()
+        self._root = Path(tempfile.mkdtemp(prefix="wf-pgcluster-"))
+        self.datadir = self._root / "data"
+        self.log = self._root / "postgres.log"
+        self._initialised = False
+
+    @property
+    def url(self) -> str:
+        """The ``postgres`` database's URL; ``url_of`` names another."""
+        return self.url_of("postgres")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def running(self) -> bool:
+        return (self.datadir / "postmaster.pid").exists()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Initialise the cluster on first use, then start it; returns once it accepts
+        connections. Fails with ``InfrastructureError`` and the server's log."""
+        if not self._initialised:
+            self._as_owner_of_root()
+            self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "-N")
+            self._initialised = True
+        if port_is_open("127.0.0.1", self.port):
+            raise InfrastructureError(f"port {self.port} is taken; the cluster cannot listen")
+        options = (
+            f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=off"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.datadir), "-l", str(self.log), "-o", options,
+            "-w", "-t", str(int(timeout)), "start",
+            timeout=timeout + 5,
+        )  # fmt: skip
+        wait_for_port("127.0.0.1", self.port, timeout=timeout)
+
+    def stop(self, mode: str = "fast", timeout: float = 30.0) -> None:
+        """Stop the server (``fast``: connections are terminated, as in a restart); returns once
+        it is down. Safe when it is not running."""
+        if not self._initialised or not self.running:
+            return
+        self._run(
+            "pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout)), "stop",
+            timeout=timeout + 5,
+        )  # fmt: skip
+
+    def destroy(self) -> None:
+        """Stop the server (immediately) and delete its data. Idempotent."""
+        with contextlib.suppress(InfrastructureError):
+            self.stop(mode="immediate")
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> PostgresCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    def _as_owner_of_root(self) -> None:
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self._root, owner.pw_uid, owner.pw_gid)
+
+    def _run(self, program: str, *arguments: str, timeout: float = 60.0) -> None:
+        command = [str(self.bindir / program), *arguments]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        try:
+            subprocess.run(  # noqa: S603 - the machine's own binaries, fixed arguments
+                command, check=True, capture_output=True, timeout=timeout, cwd=self._root
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
+            output = getattr(error, "stderr", b"") or b""
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise InfrastructureError(
+                f"{program} failed: {error}\n{output.decode(errors='replace')}\n{log}"
+            ) from None
+
+
+def _postgres_bindir() -> Path:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` (Debian's layout), else where
+    ``pg_ctl`` is on the PATH."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("pg_ctl")
+    if found is None:
+        raise InfrastructureError(
+            "a throwaway PostgreSQL cluster needs the server binaries (initdb, pg_ctl): "
+            "install postgresql, or set bindir"
+        )
+    return Path(found).parent
 
 
 @contextlib.asynccontextmanager

@@ -111,10 +111,9 @@ class Stack:
                 self.stop(service)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]:
+    """The environment of a stack's services: this process's, without the services' own
+    settings, with the broker, the database and a topic prefix of the stack's own."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -132,6 +131,14 @@ def stack(
             **{f"KAFKA_{key.upper()}": str(value) for key, value in FAST_KAFKA.items()},
         }
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = stack_environment(kafka_bootstrap, database_url)
     stack = Stack(env=env, logs=tmp_path_factory.mktemp("e2e-logs"))
     try:
         yield stack
