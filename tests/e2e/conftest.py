@@ -111,10 +111,9 @@ class Stack:
                 self.stop(service)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack_env(kafka_bootstrap: str, database_url: str, **kafka: int) -> dict[str, str]:
+    """The services' environment: this process's, less any service or Kafka setting, plus the
+    broker, the database, a topic prefix of its own and ``FAST_KAFKA`` (``kafka`` overrides)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -129,10 +128,19 @@ def stack(
             "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
             "LOG_FORMAT": "json",
             "API_OUTBOX_POLL_SECONDS": "0.1",
-            **{f"KAFKA_{key.upper()}": str(value) for key, value in FAST_KAFKA.items()},
+            **{f"KAFKA_{key.upper()}": str(value) for key, value in (FAST_KAFKA | kafka).items()},
         }
     )
-    stack = Stack(env=env, logs=tmp_path_factory.mktemp("e2e-logs"))
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    stack = Stack(
+        env=stack_env(kafka_bootstrap, database_url), logs=tmp_path_factory.mktemp("e2e-logs")
+    )
     try:
         yield stack
     finally:
