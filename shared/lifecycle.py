@@ -15,6 +15,11 @@ non-zero.
 
 ``BackgroundLoop`` is the one way a service runs work in the background (consumers, tick loops,
 relays): it stops within a grace period, and ``Service.run_in_background`` wires it in.
+
+``wait_out_outages`` is the one way a unit of work (a record, a relay's batch) survives a
+dependency that goes away mid-run (PostgreSQL restarted, the broker unreachable): it is run again
+from its start, with backoff, for as long as it fails with a connection error. The HTTP server
+answers such an error with a 503 (``outage_code``), never a 500.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import signal
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import stamina
 from aiohttp import web
@@ -36,6 +41,10 @@ from shared.observability import HttpServer
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+T = TypeVar("T")
+
+_WAIT_INITIAL, _WAIT_MAX, _WAIT_JITTER = 0.2, 5.0, 0.2
+"""Backoff before reaching an unreachable dependency again: 0.2 s, doubling up to 5 s."""
 
 
 class BackgroundTaskCrashed(RuntimeError):
@@ -59,6 +68,7 @@ class Service(ABC):
             is_ready=lambda: self.ready,
             check_ready=self.check_ready,
             client_max_size=client_max_size,
+            outage_code=outage_code,
         )
         self.stack = AsyncExitStack()
         self.readiness_checks: list[ReadinessCheck] = []
@@ -159,9 +169,9 @@ class Service(ABC):
                 on=is_connection_error,
                 attempts=None,
                 timeout=None,
-                wait_initial=0.2,
-                wait_max=5.0,
-                wait_jitter=0.2,
+                wait_initial=_WAIT_INITIAL,
+                wait_max=_WAIT_MAX,
+                wait_jitter=_WAIT_JITTER,
             ):
                 with attempt:
                     stack = AsyncExitStack()
@@ -233,13 +243,91 @@ _KAFKA_CONNECTION_ERRORS = frozenset(
 )
 
 
+_POSTGRES_CONNECTION_ERRORS = frozenset(
+    {
+        # SQLSTATE class 08 (connection exception), except 08P01 (protocol violation): that one
+        # is the client's fault.
+        "ConnectionDoesNotExistError",  # the connection was closed in the middle of a query
+        "ConnectionFailureError",
+        "ClientCannotConnectError",
+        "ConnectionRejectionError",
+        "TransactionResolutionUnknownError",
+        # Class 57: the server going down or not yet up; 57014 (a cancelled query) is not one.
+        "AdminShutdownError",  # 57P01, "terminating connection due to administrator command"
+        "CrashShutdownError",  # 57P02
+        "CannotConnectNowError",  # 57P03, "the database system is starting up / shutting down"
+    }
+)
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Whether ``error`` is asyncpg's way of saying the server went away or is not up yet.
+
+    Beside the server's own codes, asyncpg raises ``InterfaceError`` "… connection is closed"
+    when a connection the server dropped is used again (a transaction rolled back on it);
+    every other ``InterfaceError`` is a misuse of the API, a bug. Matched by name, like
+    aiokafka's errors, so that this module imports neither client.
+    """
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & _POSTGRES_CONNECTION_ERRORS:
+        return True
+    return "InterfaceError" in names and "connection is closed" in str(error)
+
+
 def is_connection_error(error: BaseException) -> bool:
     """Whether ``error`` means "a dependency is not reachable yet" rather than a bug."""
     if isinstance(error, OSError | ConnectionError | TimeoutError):
         return True
     # aiokafka's errors do not derive from OSError; asyncpg's connection failures mostly do.
     names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(names & _KAFKA_CONNECTION_ERRORS) or "CannotConnectNowError" in names
+    return bool(names & _KAFKA_CONNECTION_ERRORS) or is_database_outage(error)
+
+
+def outage_code(error: BaseException) -> str | None:
+    """The error code an HTTP answer (503) gives for ``error`` when it is an outage, else None.
+
+    A service's HTTP handlers reach only PostgreSQL and Kafka, so a connection error that is
+    not one of aiokafka's is the database's (asyncpg reports a refused connection as a plain
+    ``OSError``).
+    """
+    if not is_connection_error(error):
+        return None
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return "broker_unavailable" if names & _KAFKA_CONNECTION_ERRORS else "database_unavailable"
+
+
+async def wait_out_outages(work: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """``work()``'s result, running it again from its start, with backoff, for as long as it
+    fails with a connection error (``is_connection_error``); any other error is raised at once.
+
+    For work that may be repeated (an at-least-once record handler, a relay's batch whose
+    transaction was rolled back): a record's offset is not committed while it waits, so nothing
+    is lost. There is no limit: the wait ends when the dependency is back, or when the caller is
+    cancelled (a ``BackgroundLoop`` stopping cancels its work after its grace period).
+    """
+    async for attempt in stamina.retry_context(
+        on=_outage_seen(what),
+        attempts=None,
+        timeout=None,
+        wait_initial=_WAIT_INITIAL,
+        wait_max=_WAIT_MAX,
+        wait_jitter=_WAIT_JITTER,
+    ):
+        with attempt:
+            return await work()
+    raise AssertionError("unreachable: the retries never end")  # pragma: no cover
+
+
+def _outage_seen(what: str) -> Callable[[Exception], bool]:
+    def retried(error: Exception) -> bool:
+        if not is_connection_error(error):
+            return False
+        log.warning(
+            "dependency unreachable; waiting it out", extra={"work": what, "error": repr(error)}
+        )
+        return True
+
+    return retried
 
 
 class BackgroundLoop(ABC):

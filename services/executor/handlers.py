@@ -45,6 +45,7 @@ from shared.contracts import (
 )
 from shared.contracts.errors import validation_details
 from shared.contracts.workflows import Action
+from shared.lifecycle import is_connection_error
 from shared.workflows import ConditionGroup, evaluate
 from shared.workflows.actions import DelayAction
 
@@ -554,6 +555,10 @@ async def _attempt(
     try:
         return await perform(request, index, action)
     except Exception as error:
+        if is_connection_error(error):
+            # The executor's own tables (the record actions) are unreachable: an outage, not the
+            # step's failure. The record is run again once the database is back.
+            raise
         # A bug in one performer must not stop every other execution: the step fails
         # visibly, with the error, instead of crashing the consumer on every redelivery.
         log.exception(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ from shared.kafka.concurrent import (
     RecordWork,
     commit_quietly,
 )
-from shared.lifecycle import BackgroundLoop
+from shared.lifecycle import BackgroundLoop, wait_out_outages
 from shared.settings import KafkaSettings
 
 __all__ = [
@@ -276,7 +277,10 @@ class ConsumerLoop(BackgroundLoop):
 
     Offsets are committed only after ``handle`` returned for every partition in the batch, so a
     crash redelivers what was not finished (at-least-once). ``handle`` owns poison messages: it
-    dead-letters what it cannot process; if it raises, the loop stops and the service fails.
+    dead-letters what it cannot process. A partition's batch that fails because a dependency is
+    unreachable (PostgreSQL restarting) is handled again from its start once it is back
+    (``wait_out_outages``), uncommitted meanwhile; any other error stops the loop and the
+    service fails.
     ``stop()`` lets the batch in flight finish within ``grace_seconds`` and commits it; a batch
     still running then is cancelled uncommitted (it is redelivered and, with idempotent
     handlers, resumes where it stopped). Then the consumer leaves the group.
@@ -301,7 +305,12 @@ class ConsumerLoop(BackgroundLoop):
         batch = await self._consumer.getmany(timeout_ms=200)
         if not batch:
             return
-        await asyncio.gather(*(self._handle(tp, records) for tp, records in batch.items()))
+        await asyncio.gather(
+            *(
+                wait_out_outages(functools.partial(self._handle, tp, records), what=self.name)
+                for tp, records in batch.items()
+            )
+        )
         await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -19,12 +20,14 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from shared.lifecycle import BackgroundLoop
+from shared.lifecycle import BackgroundLoop, wait_out_outages
 
 log = logging.getLogger(__name__)
 
 RecordWork = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
-"""Handle one record. It owns poison input (dead-letters it); raising stops the loop."""
+"""Handle one record. It owns poison input (dead-letters it); raising stops the loop, except
+with a connection error: then the record is handled again from its start once the dependency
+is back (``wait_out_outages``)."""
 
 
 async def commit_quietly(
@@ -92,8 +95,9 @@ class ConcurrentConsumerLoop(BackgroundLoop):
     that, e.g. with a lease), and a partition that comes straight back resumes after the records
     already handed out instead of running them twice. ``stop()`` stops fetching, lets the records
     in flight finish within ``grace_seconds``, commits, cancels what is still running
-    (uncommitted, so redelivered), and leaves the group. A ``handle`` that raises stops the loop
-    with that error.
+    (uncommitted, so redelivered), and leaves the group. A record failing because a dependency is
+    unreachable is handled again once it is back, uncommitted meanwhile (``wait_out_outages``);
+    a ``handle`` that raises anything else stops the loop with that error.
     """
 
     def __init__(
@@ -165,7 +169,9 @@ class ConcurrentConsumerLoop(BackgroundLoop):
         task.add_done_callback(done)
 
     async def _run(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        await self._handle(record)
+        await wait_out_outages(
+            functools.partial(self._handle, record), what=f"{self.name}@{record.offset}"
+        )
 
     def _pause_full_partitions(self) -> None:
         full = [tp for tp, p in self._partitions.items() if p.in_flight >= self._max_per_partition]

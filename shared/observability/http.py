@@ -75,7 +75,9 @@ class HttpServer:
     """An aiohttp server with the probe endpoints, metrics and JSON errors built in.
 
     ``is_ready`` tells whether the service has begun intake (API routes answer 503 before);
-    ``check_ready`` additionally pings the dependencies and backs ``/readyz``.
+    ``check_ready`` additionally pings the dependencies and backs ``/readyz``. A route that fails
+    because a dependency is unreachable answers 503 with the code ``outage_code`` gives the
+    error (``database_unavailable``, …) and ``Retry-After``; a route that fails otherwise, 500.
     """
 
     def __init__(
@@ -86,11 +88,13 @@ class HttpServer:
         is_ready: Callable[[], bool],
         check_ready: Callable[[], Awaitable[bool]],
         client_max_size: int = 1024**2,
+        outage_code: Callable[[BaseException], str | None] = lambda _error: None,
     ) -> None:
         self.host = host
         self.port = port
         self._is_ready = is_ready
         self._check_ready = check_ready
+        self._outage_code = outage_code
         self.app = web.Application(
             middlewares=[self._observe, self._errors], client_max_size=client_max_size
         )
@@ -165,6 +169,21 @@ class HttpServer:
                 raise
             code = error.reason.lower().replace(" ", "_")
             return json_error(error.status, code, error.reason)
-        except Exception:
-            log.exception("unhandled error", extra={"path": request.path})
+        except Exception as error:
+            return self._unhandled(request, error)
+
+    def _unhandled(self, request: web.Request, error: Exception) -> web.Response:
+        """503 for an unreachable dependency (the request may be retried as it is), else 500."""
+        outage = self._outage_code(error)
+        if outage is None:
+            log.error("unhandled error", extra={"path": request.path}, exc_info=error)
             return json_error(500, "internal_error", "internal error")
+        log.warning(
+            "dependency unreachable; answered 503",
+            extra={"path": request.path, "code": outage, "error": repr(error)},
+        )
+        response = json_error(
+            503, outage, "what this request needs is not reachable right now; retry later"
+        )
+        response.headers["Retry-After"] = "5"
+        return response

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Histogram
 from services.config_api.adapters.postgres import QUERIES
 from services.config_api.adapters.postgres.workflows import CommittedChanges
 from shared.kafka import Outgoing, publish_all
-from shared.lifecycle import BackgroundLoop
+from shared.lifecycle import BackgroundLoop, wait_out_outages
 from shared.postgres import Pool
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,9 @@ class OutboxRelay(BackgroundLoop, CommittedChanges):
         )
 
     async def iteration(self) -> None:
-        if await self.relay_once() < self._batch_size:
+        # A batch whose transaction fails with the database (or broker) unreachable was rolled
+        # back: its rows are still pending, relayed again once the dependency is back.
+        if await wait_out_outages(self.relay_once, what=self.name) < self._batch_size:
             await self.pause(self._poll_seconds)
 
     async def relay_once(self) -> int:

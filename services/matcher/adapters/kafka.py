@@ -29,6 +29,7 @@ from services.matcher.settings import MatcherSettings
 from shared.contracts import CloudEvent, EventDeadLetter, ExecutionRequest, Topics
 from shared.contracts.errors import validation_details
 from shared.kafka import Outgoing, decode, send_all, tls_context
+from shared.lifecycle import wait_out_outages
 from shared.observability import instrumented
 from shared.settings import KafkaSettings
 
@@ -190,7 +191,9 @@ class EventStream:
     in the index (read your writes), at the cost of one round trip per batch.
 
     A record that is not an envelope, or an event that cannot be processed, goes to
-    ``events.deadletter`` with the reason, and the partition flows on. Events are acked, so
+    ``events.deadletter`` with the reason, and the partition flows on; an event whose matching
+    fails because PostgreSQL (enrollments) or the broker is unreachable is matched again once it
+    is back (``wait_out_outages``), holding up the events behind it. Events are acked, so
     that their offsets may be committed, in the order they arrived and each only once the
     broker acknowledged its requests or its dead letter (at-least-once); up to
     ``max_events_in_flight`` events wait for that at a time. An event whose partition is
@@ -390,7 +393,10 @@ class EventStream:
                 await in_flight.put(_InFlight(record, await self._rejected(record, error)))
                 continue
             try:
-                requested = await handle(workflows, self._sink, self._enrollments, event)
+                requested = await wait_out_outages(
+                    functools.partial(handle, workflows, self._sink, self._enrollments, event),
+                    what="events.normalized",
+                )
             except ValueError as error:  # data that made a request invalid; never a crash
                 delivered = await self._dead_letters.dead_letter(
                     record, "unprocessable_event", str(error), _details(error)

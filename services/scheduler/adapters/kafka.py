@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from shared.contracts import (
     WorkflowChange,
 )
 from shared.kafka import ConsumerLoop, Outgoing, RecordHandler, decode, publish_all
+from shared.lifecycle import wait_out_outages
 from shared.observability import instrumented
 
 log = logging.getLogger(__name__)
@@ -238,7 +240,9 @@ class ChangelogReader(ConsumerLoop):
                 done.append(tp)  # revoked just now
         read = [tp.partition for tp in done if tp in assigned]
         if read:
-            await self._progress.read_through(read, instant)
+            await wait_out_outages(
+                functools.partial(self._progress.read_through, read, instant), what=self.name
+            )
         for tp in done:
             ends.pop(tp)
         if not ends:
