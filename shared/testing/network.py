@@ -41,10 +41,13 @@ class TcpForwarder:
     """Relays every TCP connection to 127.0.0.1:``port`` to a target, on a thread of its own
     (so a caller that blocks, a test stopping processes, never stalls the relayed traffic).
 
-    ``cut()`` is a network partition: every relayed connection is reset and new ones are refused
-    (nothing listens on ``port``) until ``heal()``, which listens on the same port again. The
-    target is never touched: a server behind the forwarder keeps its state. ``stop()`` is
-    idempotent and safe before ``start()``.
+    ``cut()`` is a network partition, until ``heal()``. By default every relayed connection is
+    reset and new ones are refused (nothing listens on ``port``); the heal listens on the same
+    port again. ``cut(silently=True)`` drops the traffic instead, as a partition that nothing
+    reports does: connections stay open (new ones are accepted) but nothing gets through either
+    way — what is sent meanwhile arrives after the heal, as TCP would retransmit it, unless the
+    sender gave up and closed the connection. The target is never touched: a server behind the
+    forwarder keeps its state. ``stop()`` is idempotent and safe before ``start()``.
     """
 
     def __init__(self, connect: Connect, *, port: int = 0) -> None:
@@ -53,7 +56,8 @@ class TcpForwarder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
-        self._relays: set[asyncio.Task[None]] = set()
+        self._flowing: asyncio.Event | None = None
+        self._relays: set[asyncio.Task[Any]] = set()
         self._transports: set[asyncio.WriteTransport] = set()
         self.connections = 0
         """Connections relayed since start (a client reconnecting after a heal counts anew)."""
@@ -72,7 +76,7 @@ class TcpForwarder:
 
     @property
     def cut_off(self) -> bool:
-        return self._server is None
+        return self._server is None or self._flowing is None or not self._flowing.is_set()
 
     def start(self) -> None:
         """Listen on ``port`` (a free one when 0) and relay until ``stop()``."""
@@ -86,14 +90,15 @@ class TcpForwarder:
         self._thread.start()
         self._call(self._listen())
 
-    def cut(self) -> None:
-        """Reset every relayed connection and refuse new ones, until ``heal()``."""
-        self._call(self._cut())
+    def cut(self, *, silently: bool = False) -> None:
+        """Reset every relayed connection and refuse new ones (``silently``: let nothing
+        through, and say nothing), until ``heal()``."""
+        self._call(self._silence() if silently else self._cut())
 
     def heal(self) -> None:
-        """Accept and relay connections again (on the same port)."""
-        if self.cut_off:
-            self._call(self._listen())
+        """Relay again: listen on the same port after a cut, let the traffic through after a
+        silent one."""
+        self._call(self._heal())
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -118,7 +123,20 @@ class TcpForwarder:
             raise RuntimeError("the forwarder is not started")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
 
+    async def _heal(self) -> None:
+        if self._server is None:
+            await self._listen()
+        if self._flowing is not None:
+            self._flowing.set()
+
+    async def _silence(self) -> None:
+        if self._flowing is not None:
+            self._flowing.clear()
+
     async def _listen(self) -> None:
+        if self._flowing is None:
+            self._flowing = asyncio.Event()
+            self._flowing.set()
         self._server = await asyncio.start_server(
             self._relay, "127.0.0.1", self.port, reuse_address=True
         )
@@ -130,46 +148,60 @@ class TcpForwarder:
             server.close()
         for transport in list(self._transports):
             transport.abort()  # a reset, as a dropped route ends up
-        self._transports.clear()
+        if self._flowing is not None:
+            self._flowing.set()  # what waited out a silent cut meets its reset connection
+        # Not cancelled: Python 3.11's stream server logs a cancelled handler as an error.
         relays = list(self._relays)
-        for relay in relays:
-            relay.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
+        if relays:
+            await asyncio.wait(relays, timeout=5)
         if server is not None:
             await server.wait_closed()
 
     async def _relay(
         self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
     ) -> None:
-        if self.cut_off:  # accepted just before the cut
+        flowing = self._flowing
+        if self._server is None or flowing is None:  # accepted just before the cut
             client.transport.abort()
             return
+        this = asyncio.current_task()
+        if this is not None:
+            self._relays.add(this)
+        self._transports.add(client.transport)
+        server: asyncio.StreamWriter | None = None
         try:
-            server_reader, server = await self._connect()
-        except OSError:
-            client.transport.abort()
-            return
-        self.connections += 1
-        pair = (client.transport, server.transport)
-        self._transports.update(pair)
-        relays = [
-            asyncio.create_task(_pipe(client_reader, server)),
-            asyncio.create_task(_pipe(server_reader, client)),
-        ]
-        self._relays.update(relays)
-        try:
-            await asyncio.gather(*relays, return_exceptions=True)
+            await flowing.wait()  # a connection made during a silent cut waits for the heal
+            if self._server is None or client.transport.is_closing():
+                return
+            try:
+                server_reader, server = await self._connect()
+            except OSError:
+                client.transport.abort()
+                return
+            self.connections += 1
+            self._transports.add(server.transport)
+            await asyncio.gather(
+                _pipe(client_reader, server, flowing), _pipe(server_reader, client, flowing)
+            )
         finally:
-            self._relays.difference_update(relays)
-            self._transports.difference_update(pair)
-            for transport in pair:
-                transport.close()
+            self._relays.discard(this)
+            for writer in (client, server):
+                if writer is not None:
+                    self._transports.discard(writer.transport)
+                    writer.transport.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy ``reader`` to ``writer`` until either end closes; then close ``writer``."""
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
+    """Copy ``reader`` to ``writer`` whenever ``flowing``, until either end closes; then close
+    ``writer``."""
     try:
-        while chunk := await reader.read(65536):
+        while True:
+            chunk = await reader.read(65536)
+            await flowing.wait()
+            if not chunk:
+                break
             writer.write(chunk)
             await writer.drain()
     except (ConnectionError, OSError):

@@ -71,3 +71,29 @@ async def test_a_cut_resets_and_refuses_until_the_heal(echo: tuple[int, list[int
         assert (forwarder.connections, len(seen)) == (3, 3)
     with pytest.raises(ConnectionRefusedError):
         await roundtrip(forwarder.port, b"stopped")
+
+
+async def test_a_silent_cut_lets_nothing_through_until_the_heal_delivers_it(
+    echo: tuple[int, list[int]],
+) -> None:
+    port, seen = echo
+    with TcpForwarder.to_tcp("127.0.0.1", port) as forwarder:
+        reader, writer = await asyncio.open_connection("127.0.0.1", forwarder.port)
+        writer.write(b"open")
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"open"
+
+        forwarder.cut(silently=True)
+        assert forwarder.cut_off
+        writer.write(b"held")
+        held = asyncio.create_task(reader.readexactly(4))
+        late = asyncio.create_task(roundtrip(forwarder.port, b"late"))  # accepted, then silence
+        await asyncio.sleep(0.3)
+        assert not held.done()
+        assert not late.done()
+        assert len(seen) == 1, "a connection made during the silence reached the server"
+
+        forwarder.heal()
+        assert await asyncio.wait_for(held, 5) == b"held"
+        assert await asyncio.wait_for(late, 5) == b"late"
+        writer.close()
+        assert (forwarder.connections, len(seen)) == (2, 2)
