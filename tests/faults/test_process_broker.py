@@ -26,7 +26,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import aiohttp
 import pytest
@@ -49,12 +49,15 @@ ANSWER_WITHIN = REQUEST_TIMEOUT_MS / 1000 + 4
 """The longest an answer may take: the request timeout plus room for a busy machine."""
 BEFORE = 3
 """Events sent and executed before the cut."""
-POSTED = 16
-"""Events posted across the fault, one every ``PACE`` seconds."""
 PACE = 0.5
+"""Events are posted across the fault one every ``PACE`` seconds: ``CUT_AFTER`` before the cut
+(their answers may be in flight when it comes), then until ``AFTER_HEAL`` after the heal."""
 CUT_AFTER = 3
-"""Events posted before the cut (their answers may be in flight when it comes)."""
+AFTER_HEAL = 4
 CUT_SECONDS = 6.0
+SILENCE_SECONDS = 12.0
+"""A silent cut lasts longer: a producer alone holds a record for several request timeouts when
+nothing answers, and the answer must come within ``ANSWER_WITHIN`` all the same."""
 HOLD_SECONDS = 8.0
 """The longest the peer holds the answer to the action in flight at the cut (below the
 executor's 10 s webhook timeout: the action succeeds on its one attempt)."""
@@ -127,7 +130,7 @@ class HoldingPeer:
         return dict(self.calls)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def peer() -> AsyncIterator[HoldingPeer]:
     peer = HoldingPeer()
     app = web.Application()
@@ -180,16 +183,36 @@ async def wait_all_ready(stack: Stack, pids: dict[str, int], *, within: float = 
                 await asyncio.sleep(0.2)
 
 
-async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_once(
-    running: Stack,
+async def readiness(stack: Stack, service: str) -> int:
+    """``/readyz``'s status, waited for as long as the checks take (a Kafka request timeout,
+    with the broker silently out of reach)."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.get(stack.url(service, "/readyz")) as response,
+    ):
+        return response.status
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sent: int
+    executions: int
+    effects: int
+    duplicates_absorbed: int
+
+
+async def partition_during_ingest(
+    stack: Stack,
     network: TcpForwarder,
     peer: HoldingPeer,
     pool: Pool,
     api_key: str,
     tenant_id: str,
-    ledger: Ledger,
-) -> None:
-    stack = running
+    *,
+    silently: bool,
+    cut_seconds: float,
+) -> Outcome:
+    """The whole scenario of the module's docstring, with the network cut ``silently`` or not."""
     topics = Topics(stack.env["TOPIC_PREFIX"])
     workflow = await create_workflow(
         stack,
@@ -214,9 +237,10 @@ async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_
         # The fault: events posted at a steady pace; the broker cut off after a few, for a
         # while; the held action answered, and a workflow change saved, meanwhile.
         posts: list[asyncio.Task[Answer]] = []
-        for n in range(POSTED):
+        posted = CUT_AFTER + int(cut_seconds / PACE) + AFTER_HEAL
+        for n in range(posted):
             if n == CUT_AFTER:
-                network.cut()
+                network.cut(silently=silently)
                 cut_at = time.monotonic()
             posts.append(
                 asyncio.create_task(post_event(http, stack, api_key, f"{marker}-during-{n}"))
@@ -224,7 +248,7 @@ async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_
             await asyncio.sleep(PACE)
             if n == CUT_AFTER + 1:
                 peer.release.set()
-                unready = asyncio.create_task(ready(stack, "ingest"))
+                unready = asyncio.create_task(readiness(stack, "ingest"))
                 save = asyncio.create_task(
                     call(
                         "PUT",
@@ -233,10 +257,10 @@ async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_
                         {"name": "partition, renamed while cut off"},
                     )
                 )
-            if network.cut_off and time.monotonic() - cut_at >= CUT_SECONDS:
+            if network.cut_off and time.monotonic() - cut_at >= cut_seconds:
                 network.heal()
                 healed_at = time.monotonic()
-        assert not network.cut_off, "the posts ended before the heal: raise POSTED"
+        assert not network.cut_off, "the posts ended before the heal"
         answers = await asyncio.gather(*posts)
         assert await unready == 503, "ingest said it was ready without its broker"
         status, saved = await save
@@ -284,20 +308,56 @@ async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_
 
     event_ids = {*before, peer.held, *(a.event_id for a in answers)}
     sent = len(event_ids)
-    assert sent == BEFORE + 1 + POSTED
+    assert sent == BEFORE + 1 + posted
     found = await finished_executions(stack, api_key, workflow, sent)
     assert set(found) == event_ids
     assert all(run["status"] == "succeeded" for run in found.values()), found
     effects = await peer.effects(sent)
     assert effects == {f"{run['id']}:0": event_id for event_id, run in found.items()}
     await wait_all_ready(stack, pids)
+    return Outcome(sent, len(found), len(effects), len(peer.calls) - len(effects))
+
+
+async def test_the_broker_cut_off_during_ingest_gets_503s_then_every_event_runs_once(
+    running: Stack,
+    network: TcpForwarder,
+    peer: HoldingPeer,
+    pool: Pool,
+    api_key: str,
+    tenant_id: str,
+    ledger: Ledger,
+) -> None:
+    """Every connection to the broker reset, new ones refused: clients learn it at once."""
+    outcome = await partition_during_ingest(
+        running, network, peer, pool, api_key, tenant_id, silently=False, cut_seconds=CUT_SECONDS
+    )
     ledger.record(
-        "Broker unreachable during ingest (network partition)",
+        "Broker unreachable during ingest (network partition: connections reset, refused)",
         held=f"every answer a 202 or a 503 within {ANSWER_WITHIN:.0f}s; every 202 on Kafka; "
         "503s re-sent; an action and a save in flight at the cut finished; no restart; "
         "each event run once",
-        sent=sent,
-        executions=len(found),
-        effects=len(effects),
-        duplicates_absorbed=len(peer.calls) - len(effects),
+        **asdict(outcome),
+    )
+
+
+async def test_the_broker_silently_out_of_reach_gets_503s_then_every_event_runs_once(
+    running: Stack,
+    network: TcpForwarder,
+    peer: HoldingPeer,
+    pool: Pool,
+    api_key: str,
+    tenant_id: str,
+    ledger: Ledger,
+) -> None:
+    """Nothing gets through and nothing says so (connections open, requests unanswered): every
+    wait is bounded by a timeout, and what was sent meanwhile arrives after the heal."""
+    outcome = await partition_during_ingest(
+        running, network, peer, pool, api_key, tenant_id, silently=True, cut_seconds=SILENCE_SECONDS
+    )
+    ledger.record(
+        "Broker unreachable during ingest (network partition: traffic silently dropped)",
+        held=f"every answer a 202 or a 503 within {ANSWER_WITHIN:.0f}s; every 202 on Kafka; "
+        "503s re-sent; an action and a save in flight at the cut finished; no restart; "
+        "each event run once",
+        **asdict(outcome),
     )
