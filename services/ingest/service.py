@@ -33,7 +33,9 @@ class IngestService(Service):
         self.settings = settings
         self.topics = Topics(settings.kafka.topic_prefix)
         self._pool: Pool | None = None
-        self.sink = KafkaEventSink(self.topics)
+        self.sink = KafkaEventSink(
+            self.topics, timeout_seconds=settings.kafka.request_timeout_ms / 1000
+        )
         self.store = PostgresPublishedEvents(settings.dedup_window_hours * 3600)
         self.hooks = PostgresWorkflowHooks()
 

@@ -14,14 +14,17 @@ from shared.testing.infra import (
     throwaway_database,
     wait_for_port,
 )
+from shared.testing.network import FixedResolver, TcpForwarder
 from shared.testing.requests import produce_requests, webhook_requests
 from shared.testing.timers import TimerRelay
 
 __all__ = [
     "EmbeddedBroker",
     "EmbeddedPostgres",
+    "FixedResolver",
     "InfrastructureError",
     "PostgresCluster",
+    "TcpForwarder",
     "TimerRelay",
     "free_port",
     "port_is_open",

@@ -70,16 +70,28 @@ def tansu_binary() -> Path:
 
 
 class EmbeddedBroker:
-    """A Tansu broker on 127.0.0.1:``port``, in memory, for as long as this object runs it."""
+    """A Tansu broker on 127.0.0.1:``port``, in memory, for as long as this object runs it.
 
-    def __init__(self, port: int | None = None, *, log_file: IO[bytes] | None = None) -> None:
+    With ``advertised_port`` it listens on ``port`` but tells clients (in its metadata) to reach
+    it on ``advertised_port``, where something else relays to it (a ``TcpForwarder`` that a
+    test can cut); ``bootstrap_servers`` is then that address too.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        advertised_port: int | None = None,
+        log_file: IO[bytes] | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self._log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     @property
     def running(self) -> bool:
@@ -91,15 +103,14 @@ class EmbeddedBroker:
                 f"port {self.port} is already taken; set KAFKA_BOOTSTRAP_SERVERS to use the broker "
                 "listening there, or stop it"
             )
-        url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
             [
                 str(tansu_binary()),
                 "broker",
                 "--listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.port}",
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.advertised_port}",
             ],
             stdout=self._log_file or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -111,9 +111,9 @@ class Stack:
                 self.stop(service)
 
 
-def stack_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]:
-    """The environment of a stack's services: this process's, without the services' own
-    settings, with the broker, the database and a topic prefix of the stack's own."""
+def stack_env(kafka_bootstrap: str, database_url: str, **kafka: int) -> dict[str, str]:
+    """The services' environment: this process's, less any service or Kafka setting, plus the
+    broker, the database, a topic prefix of its own and ``FAST_KAFKA`` (``kafka`` overrides)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -128,7 +128,7 @@ def stack_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
             "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
             "LOG_FORMAT": "json",
             "API_OUTBOX_POLL_SECONDS": "0.1",
-            **{f"KAFKA_{key.upper()}": str(value) for key, value in FAST_KAFKA.items()},
+            **{f"KAFKA_{key.upper()}": str(value) for key, value in (FAST_KAFKA | kafka).items()},
         }
     )
     return env
@@ -138,8 +138,9 @@ def stack_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
 def stack(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = stack_environment(kafka_bootstrap, database_url)
-    stack = Stack(env=env, logs=tmp_path_factory.mktemp("e2e-logs"))
+    stack = Stack(
+        env=stack_env(kafka_bootstrap, database_url), logs=tmp_path_factory.mktemp("e2e-logs")
+    )
     try:
         yield stack
     finally:

@@ -38,7 +38,7 @@ from aiohttp import web
 
 from shared import tenancy
 from shared.testing import PostgresCluster, free_port
-from tests.e2e.conftest import SERVICES, Stack, call, metric, stack_environment
+from tests.e2e.conftest import SERVICES, Stack, call, metric, stack_env
 from tests.faults.ledger import Ledger
 from tests.faults.support import create_workflow, finished_executions, ready, send_events
 
@@ -121,7 +121,7 @@ async def running(
         await admin.execute('CREATE DATABASE "workflows"')
     finally:
         await admin.close()
-    env = stack_environment(kafka_bootstrap, cluster.url_of("workflows"))
+    env = stack_env(kafka_bootstrap, cluster.url_of("workflows"))
     # A run the outage interrupted keeps its lease until it expires; then it is taken over.
     env["EXECUTOR_LEASE_SECONDS"] = str(LEASE_SECONDS)
     stack = Stack(env=env, logs=tmp_path_factory.mktemp("pg-restart-logs"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -18,10 +19,19 @@ EVENTS_DEADLETTERED = Counter(
 
 
 class KafkaEventSink(EventSink):
-    """Publishes through ``producer``, which the service attaches once it is connected."""
+    """Publishes through ``producer``, which the service attaches once it is connected.
 
-    def __init__(self, topics: Topics) -> None:
+    Every publication is bounded by ``timeout_seconds`` (the Kafka request timeout): the
+    producer alone may hold a record far longer when the broker is silently out of reach
+    (measured: four request timeouts, as it reconnects and sends again), and a sender waiting
+    on ingest must get its 503 in a bounded time. A record the broker acknowledges after the
+    deadline is on the topic although the answer was a 503: the sender's retry publishes it
+    again, and the pipeline's deterministic ids make that one execution.
+    """
+
+    def __init__(self, topics: Topics, *, timeout_seconds: float | None = None) -> None:
         self._topics = topics
+        self._timeout = timeout_seconds
         self.producer: AIOKafkaProducer | None = None
 
     @property
@@ -32,14 +42,16 @@ class KafkaEventSink(EventSink):
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         topic = self._topics.events_normalized
-        await publish_all(
-            self._producer, (Outgoing.of(topic, event, key=event.tenantid) for event in events)
-        )
+        async with asyncio.timeout(self._timeout):
+            await publish_all(
+                self._producer, (Outgoing.of(topic, event, key=event.tenantid) for event in events)
+            )
 
     async def dead_letter(self, letter: EventDeadLetter, key: bytes | None) -> None:
-        await publish_all(
-            self._producer, [Outgoing.of(self._topics.events_deadletter, letter, key)]
-        )
+        async with asyncio.timeout(self._timeout):
+            await publish_all(
+                self._producer, [Outgoing.of(self._topics.events_deadletter, letter, key)]
+            )
         EVENTS_DEADLETTERED.labels(str(letter.error.get("code"))).inc()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import time
@@ -18,7 +19,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from services.matcher.domain import WorkflowIndex
-from shared.lifecycle import BackgroundLoop
+from shared.lifecycle import BackgroundLoop, wait_out_outages
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,9 @@ class ChangelogReader(BackgroundLoop):
         if self.stopping:
             return dict.fromkeys(wanted)
         started = time.perf_counter()
-        ends = await self._offsets.end_offsets(self._tps(wanted))
+        ends = await wait_out_outages(
+            functools.partial(self._offsets.end_offsets, self._tps(wanted)), what=self.name
+        )
         loop = asyncio.get_running_loop()
         found: dict[int, WorkflowIndex | None] = {}
         waiting: dict[int, asyncio.Future[WorkflowIndex | None]] = {}

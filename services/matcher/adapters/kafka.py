@@ -195,7 +195,8 @@ class EventStream:
     fails because PostgreSQL (enrollments) or the broker is unreachable is matched again once it
     is back (``wait_out_outages``), holding up the events behind it. Events are acked, so
     that their offsets may be committed, in the order they arrived and each only once the
-    broker acknowledged its requests or its dead letter (at-least-once); up to
+    broker acknowledged its requests or its dead letter (at-least-once; what the broker did
+    not acknowledge in time is handed over again until it is); up to
     ``max_events_in_flight`` events wait for that at a time. An event whose partition is
     revoked while it waits is never acked: the partition's next owner reads it again. faust's
     assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
@@ -390,22 +391,33 @@ class EventStream:
                 event = decode(CloudEvent, record.value)
             except (ValidationError, ValueError) as error:
                 EVENTS_REJECTED.inc()
-                await in_flight.put(_InFlight(record, await self._rejected(record, error)))
+                await self._hand_over(
+                    in_flight, record, functools.partial(self._rejected, record, error)
+                )
                 continue
+            match = functools.partial(handle, workflows, self._sink, self._enrollments, event)
             try:
-                requested = await wait_out_outages(
-                    functools.partial(handle, workflows, self._sink, self._enrollments, event),
-                    what="events.normalized",
-                )
+                requested = await wait_out_outages(match, what="events.normalized")
             except ValueError as error:  # data that made a request invalid; never a crash
-                delivered = await self._dead_letters.dead_letter(
-                    record, "unprocessable_event", str(error), _details(error)
+                dead_letter = functools.partial(
+                    self._dead_letters.dead_letter,
+                    record,
+                    "unprocessable_event",
+                    str(error),
+                    _details(error),
                 )
-                await in_flight.put(_InFlight(record, delivered))
+                await self._hand_over(in_flight, record, dead_letter)
                 continue
             if requested.unreadable:
                 WORKFLOWS_UNREADABLE.inc(requested.unreadable)
-            await in_flight.put(_InFlight(record, requested.delivered, event, requested))
+            again = functools.partial(_delivery_of, match)
+            await in_flight.put(_InFlight(record, requested.delivered, again, event, requested))
+
+    async def _hand_over(
+        self, in_flight: asyncio.Queue[_InFlight], record: faust.EventT[bytes], send: _Send
+    ) -> None:
+        delivered = await wait_out_outages(send, what="events.deadletter")
+        await in_flight.put(_InFlight(record, delivered, send))
 
     async def _rejected(self, record: faust.EventT[bytes], error: ValueError) -> Awaitable[object]:
         return await self._dead_letters.dead_letter(
@@ -423,7 +435,7 @@ class EventStream:
         try:
             while True:
                 pending = await in_flight.get()
-                await pending.delivered
+                await self._acknowledged(pending)
                 if pending.event is not None and pending.requested is not None:
                     if requests := pending.requested.requests:
                         EVENTS_MATCHED.labels(pending.event.type).inc()
@@ -436,6 +448,22 @@ class EventStream:
                 in_flight.task_done()
         except Exception as error:
             self._fail(error)
+
+    async def _acknowledged(self, pending: _InFlight) -> None:
+        """Until the broker acknowledged what ``pending`` handed over. While the broker is
+        unreachable (the ack timed out) it is handed over again — the same requests, with the
+        same execution ids, or the same dead letter — so the event is never acked without its
+        output, and the matcher carries on once the broker is back."""
+        deliveries = [pending.delivered]
+
+        async def delivered() -> None:
+            await (deliveries.pop() if deliveries else await pending.send())
+
+        await wait_out_outages(delivered, what="executions.requested")
+
+
+async def _delivery_of(match: Callable[[], Awaitable[Requested]]) -> Awaitable[object]:
+    return (await match()).delivered
 
 
 def _details(error: ValueError) -> list[dict[str, str]]:
@@ -456,11 +484,18 @@ class _Checked:
     check: asyncio.Task[dict[int, WorkflowIndex | None]]
 
 
+_Send = Callable[[], Awaitable[Awaitable[object]]]
+"""Hand an event's output (its requests, or its dead letter) to the producer; returns what
+completes once the broker acknowledged it."""
+
+
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """An event to ack once ``delivered`` (its requests, or its dead letter) is acknowledged."""
+    """An event to ack once ``delivered`` (its requests, or its dead letter) is acknowledged;
+    ``send`` hands them over again."""
 
     record: faust.EventT[bytes]
     delivered: Awaitable[object]
+    send: _Send
     event: CloudEvent | None = None
     requested: Requested | None = None

@@ -221,7 +221,10 @@ class ChangelogReader(ConsumerLoop):
             assigned = list(self._consumer.assignment())
             if assigned:
                 instant = self._clock()
-                self._probe = (instant, await self._consumer.end_offsets(assigned))
+                ends = await wait_out_outages(
+                    functools.partial(self._consumer.end_offsets, assigned), what=self.name
+                )
+                self._probe = (instant, ends)
         await super().iteration()
         if self._probe is not None:
             await self._record_progress(*self._probe)

@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Sequence
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import NodeNotReadyError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from services.matcher.adapters.changelog import ChangelogReader
+from services.matcher.adapters.kafka import KafkaExecutionSink
 from services.matcher.service import MatcherService
 from services.matcher.settings import MatcherSettings
-from shared.contracts import CloudEvent, EventDeadLetter, Topics, WorkflowDefinition
+from shared.contracts import (
+    CloudEvent,
+    EventDeadLetter,
+    ExecutionRequest,
+    Topics,
+    WorkflowDefinition,
+)
 from shared.kafka import encode
 from tests.integration.matcher.support import (
     WAIT_SECONDS,
@@ -115,6 +124,44 @@ async def test_records_that_are_not_envelopes_are_dead_lettered_and_the_partitio
         detail["path"] for detail in letters[1].error["details"] if "type" in detail["path"]
     ]
     assert missing_type == "$.type"
+
+
+async def test_requests_the_broker_did_not_acknowledge_are_sent_again_and_the_matcher_lives_on(
+    matcher: MatcherService,
+    settings: MatcherSettings,
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    tenant_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first hand-over of an event's requests fails as it does while the broker is out of
+    reach (the ack never comes: the batch expires): they are handed over again, the event's
+    request is on the topic, and the matcher carries on instead of stopping."""
+    request = KafkaExecutionSink.request
+    handed_over: list[int] = []
+
+    async def unacknowledged_first(
+        sink: KafkaExecutionSink, requests: Sequence[ExecutionRequest]
+    ) -> Awaitable[object]:
+        handed_over.append(len(requests))
+        if len(handed_over) == 1:
+            lost: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            lost.set_exception(NodeNotReadyError("the broker is out of reach"))
+            return lost
+        return await request(sink, requests)
+
+    monkeypatch.setattr(KafkaExecutionSink, "request", unacknowledged_first)
+    await publish_change(producer, topics, tenant_id, "wf-1", 1, marked_workflow(1))
+    event = marked_event(tenant_id, 1)
+    await producer.send_and_wait(topics.events_normalized, encode(event), key=tenant_id.encode())
+
+    found = await requests_for(settings.kafka, topics, event)
+    assert [request.workflow_id for _, request in found] == ["wf-1"]
+    assert handed_over == [1, 1]
+    follower = marked_event(tenant_id, 1)  # the stream flows on behind it
+    await producer.send_and_wait(topics.events_normalized, encode(follower), key=tenant_id.encode())
+    await requests_for(settings.kafka, topics, follower)
+    assert not matcher.stopping
 
 
 async def test_the_faust_consumer_waits_as_configured_not_faust_s_hard_coded_1500_ms(

@@ -8,9 +8,8 @@ SSL request itself, and whether the connection is refused or encrypted is the se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -20,23 +19,13 @@ from pydantic import SecretStr
 
 from shared.postgres import create_pool
 from shared.settings import PostgresSettings
+from shared.testing.network import TcpForwarder
 
 pytestmark = pytest.mark.integration
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def _over_tcp(url: str) -> AsyncIterator[str]:
+@contextlib.contextmanager
+def _over_tcp(url: str) -> Iterator[str]:
     """``url`` itself when it is TCP; else a URL through a TCP forwarder to its socket."""
     parts = urlsplit(url)
     socket_dir = parse_qs(parts.query).get("host", [""])[0]
@@ -45,34 +34,13 @@ async def _over_tcp(url: str) -> AsyncIterator[str]:
         return
     port = parts.port or int(parse_qs(parts.query).get("port", ["5432"])[0])
     socket_path = str(Path(socket_dir) / f".s.PGSQL.{port}")
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def forward(
-        client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
-        server_reader, server_writer = await asyncio.open_unix_connection(socket_path)
-        for task in (
-            asyncio.create_task(_pipe(client_reader, server_writer)),
-            asyncio.create_task(_pipe(server_reader, client_writer)),
-        ):
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    server = await asyncio.start_server(forward, "127.0.0.1", 0)
-    tcp_port = server.sockets[0].getsockname()[1]
     user = parts.username or "postgres"
-    try:
-        yield urlunsplit((parts.scheme, f"{user}@127.0.0.1:{tcp_port}", parts.path, "", ""))
-    finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
+    with TcpForwarder.to_unix_socket(socket_path) as forwarder:
+        yield urlunsplit((parts.scheme, f"{user}@{forwarder.address}", parts.path, "", ""))
 
 
 async def test_sslmode_decides_whether_the_connection_is_encrypted(database_url: str) -> None:
-    async with _over_tcp(database_url) as url:
+    with _over_tcp(database_url) as url:
         plain = await create_pool(
             PostgresSettings(database_url=SecretStr(url), db_sslmode="disable"),
             application_name="tls-test",
