@@ -164,24 +164,17 @@ class Service(ABC):
         """``connect()`` until it succeeds, backing off (stamina) while dependencies are
         unreachable; a stop request ends the attempts at once."""
 
+        async def connect_once() -> AsyncExitStack:
+            stack = AsyncExitStack()
+            try:
+                await self.connect(stack)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return stack
+
         async def connect_until_reachable() -> AsyncExitStack:
-            async for attempt in stamina.retry_context(
-                on=is_connection_error,
-                attempts=None,
-                timeout=None,
-                wait_initial=_WAIT_INITIAL,
-                wait_max=_WAIT_MAX,
-                wait_jitter=_WAIT_JITTER,
-            ):
-                with attempt:
-                    stack = AsyncExitStack()
-                    try:
-                        await self.connect(stack)
-                    except BaseException:
-                        await stack.aclose()
-                        raise
-                    return stack
-            raise AssertionError("unreachable: the retries never end")  # pragma: no cover
+            return await wait_out_outages(connect_once, what=f"{self.name} connect")
 
         connecting = asyncio.ensure_future(connect_until_reachable())
         stopping = asyncio.ensure_future(self._stop_requested.wait())
