@@ -8,8 +8,10 @@ lifetime. They fail with ``InfrastructureError`` and a reason a person can act o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -26,10 +28,47 @@ class InfrastructureError(RuntimeError):
     """The broker or the database could not be started; the message says why."""
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _port_slice() -> range:
+    """The ports this process hands out: below the kernel's ephemeral range, split between
+    pytest-xdist workers so two workers never hand out the same one."""
+    low, high = 20000, _ephemeral_ports()[0]
+    if low >= high:  # an unusual range: fall back to the ports above it
+        low, high = _ephemeral_ports()[1] + 1, 65536
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    size = (high - low) // workers
+    return range(low + worker * size, low + (worker + 1) * size)
+
+
+_PORTS = _port_slice()
+_next_port = itertools.count(random.randrange(len(_PORTS)))  # noqa: S311 - spreads, not secret
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on or connects from, for a server about to be started.
+
+    An ephemeral port (``bind(0)``) would do only until something binds it: the kernel hands
+    the same range to every outbound connection, so between this probe and the server's own
+    bind (or a restart on the same port) a client socket can take it. Ports below that range
+    are only ever taken deliberately; each xdist worker walks its own share of them.
+    """
+    for _ in range(len(_PORTS)):
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))  # noqa: S104 - probing, as the services bind
+            except OSError:
+                continue
+            return port
+    raise InfrastructureError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
