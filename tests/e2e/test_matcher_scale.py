@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -242,7 +243,22 @@ async def stream_with_a_loss(
         found = requested.ids_by_event(f"{label}-")
         return len(found) == len(events) and all(len(ids) >= 2 for ids in found.values())
 
-    await requested.until(complete, within=90)
+    try:
+        await requested.until(complete, within=90)
+    except TimeoutError:
+        found = requested.ids_by_event(f"{label}-")
+        missing = Counter(
+            tenant_partition(event.tenantid, int(running.env["KAFKA_TOPIC_PARTITIONS"]))
+            for event in events
+            if len(found.get(event.id, ())) < 2
+        )
+        tails = "\n".join(
+            f"--- {name}\n{running.tail(name, 60)}"
+            for name in sorted({*running.processes, *MATCHERS})
+        )
+        raise AssertionError(
+            f"events short of requests, by partition: {missing}\n{tails}"
+        ) from None
     found = requested.ids_by_event(f"{label}-")
     expected = {
         event.id: {execution_id_for(event, workflow_id, 1) for workflow_id in ("wf-all", "wf-high")}

@@ -41,6 +41,8 @@ CHANGELOG_WAIT_SECONDS = Histogram(
 )
 
 _POLL_TIMEOUT_MS = 200
+_SLOW_WAIT_SECONDS = 10.0
+"""How long a batch of events may wait for the changelog before the wait is logged."""
 _TENANT_SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
 """Upper bounds of the tenant-size buckets of ``matcher_workflows_loaded``."""
 
@@ -140,6 +142,9 @@ class ChangelogReader(BackgroundLoop):
         self._offsets = offsets if offsets is not None else consumer
         self._topic = topic
         self._partitions: dict[int, _Partition] = {}
+        # Waiters of partitions revoked, until the assignment that follows says whether they
+        # are still ours (eager rebalancing revokes everything, then assigns).
+        self._revoked: dict[int, list[tuple[int, asyncio.Future[WorkflowIndex | None]]]] = {}
         _READERS.add(self)
 
     async def open(self) -> None:
@@ -165,6 +170,7 @@ class ChangelogReader(BackgroundLoop):
         for partition in self._partitions.values():
             partition.release()
         self._partitions.clear()
+        self._release_revoked(self._revoked)
         await super().stop()
 
     async def close(self) -> None:
@@ -178,9 +184,11 @@ class ChangelogReader(BackgroundLoop):
             return
         wanted = set(partitions)
         self._drop(number for number in list(self._partitions) if number not in wanted)
+        self._release_revoked(number for number in self._revoked if number not in wanted)
         fresh: list[int] = []
         for number in sorted(wanted):
             partition = self._partitions.setdefault(number, _Partition())
+            partition.waiters.extend(self._revoked.pop(number, []))
             if not partition.assigned:
                 partition.assigned = True
                 fresh.append(number)
@@ -190,8 +198,19 @@ class ChangelogReader(BackgroundLoop):
             log.info("reading workflows", extra={"topic": self._topic, "partitions": fresh})
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Drop the workflows of ``partitions``, stop reading them, release their waiters."""
-        if self._drop(partitions):
+        """Drop the workflows of ``partitions`` and stop reading them. Their waiters wait for
+        the next assignment: a partition that comes straight back answers them once read again
+        (its events are matched here, not skipped in the hope of a redelivery); one that went
+        elsewhere answers them with None."""
+        dropped = False
+        for number in partitions:
+            state = self._partitions.pop(number, None)
+            if state is None:
+                continue
+            dropped = True
+            self._revoked.setdefault(number, []).extend(state.waiters)
+            state.waiters = []
+        if dropped:
             self._follow_assignment([])
 
     async def caught_up(self, partitions: Iterable[int]) -> dict[int, WorkflowIndex | None]:
@@ -226,9 +245,31 @@ class ChangelogReader(BackgroundLoop):
                 state.waiters.append((end, waiter))
                 waiting[number] = waiter
         for number, waiter in waiting.items():
-            found[number] = await waiter
+            found[number] = await self._waited(number, waiter)
         CHANGELOG_WAIT_SECONDS.observe(time.perf_counter() - started)
         return found
+
+    async def _waited(
+        self, number: int, waiter: asyncio.Future[WorkflowIndex | None]
+    ) -> WorkflowIndex | None:
+        """``waiter``'s answer; a warning every ``_SLOW_WAIT_SECONDS`` it keeps events waiting."""
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter), _SLOW_WAIT_SECONDS)
+            except TimeoutError:
+                state = self._partitions.get(number)
+                log.warning(
+                    "events wait for the workflows of their partition",
+                    extra={
+                        "partition": number,
+                        "assigned": state is not None and state.assigned,
+                        "position": state.position if state is not None else None,
+                        "end": max((end for end, _ in state.waiters), default=None)
+                        if state is not None
+                        else None,
+                        "revoked": number in self._revoked,
+                    },
+                )
 
     def position(self, partition: int) -> int | None:
         """The next changelog offset to read for ``partition``; None before it is read at all."""
@@ -252,6 +293,12 @@ class ChangelogReader(BackgroundLoop):
         for state in dropped:
             state.release()
         return bool(dropped)
+
+    def _release_revoked(self, partitions: Iterable[int]) -> None:
+        for number in list(partitions):
+            for _, waiter in self._revoked.pop(number, []):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _follow_assignment(self, fresh: list[int]) -> None:
         if self.stopping:

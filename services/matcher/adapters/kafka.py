@@ -197,9 +197,10 @@ class EventStream:
     that their offsets may be committed, in the order they arrived and each only once the
     broker acknowledged its requests or its dead letter (at-least-once; what the broker did
     not acknowledge in time is handed over again until it is); up to
-    ``max_events_in_flight`` events wait for that at a time. An event whose partition is
-    revoked while it waits is never acked: the partition's next owner reads it again. faust's
-    assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
+    ``max_events_in_flight`` events wait for that at a time. An event whose partition moves to
+    another instance while it waits is never acked: the partition's next owner reads it again
+    (one that comes straight back is matched here, with the partition's workflows read
+    anew). faust's assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
     itself fails.
     """
 
