@@ -383,9 +383,10 @@ async def test_replayed_execution_dead_letters_run_once_after_the_destination_is
     # An execution reads "failed" before its dead letter is acknowledged: the plan may need a
     # moment to list both.
     async with asyncio.timeout(WAIT):
-        while not {
-            row["id"] for row in (planned := await wf.json("replay", "executions", "--dry-run"))
-        } >= {e["id"] for e in failed}:
+        while True:
+            planned = await wf.json("replay", "executions", "--dry-run")
+            if {row["id"] for row in planned} >= {e["id"] for e in failed}:
+                break
             await asyncio.sleep(0.2)
     replayed = await wf.json("replay", "executions", "--since", "10m")
     assert (
