@@ -142,9 +142,6 @@ class ChangelogReader(BackgroundLoop):
         self._offsets = offsets if offsets is not None else consumer
         self._topic = topic
         self._partitions: dict[int, _Partition] = {}
-        # Waiters of partitions revoked, until the assignment that follows says whether they
-        # are still ours (eager rebalancing revokes everything, then assigns).
-        self._revoked: dict[int, list[tuple[int, asyncio.Future[WorkflowIndex | None]]]] = {}
         _READERS.add(self)
 
     async def open(self) -> None:
@@ -170,7 +167,6 @@ class ChangelogReader(BackgroundLoop):
         for partition in self._partitions.values():
             partition.release()
         self._partitions.clear()
-        self._release_revoked(self._revoked)
         await super().stop()
 
     async def close(self) -> None:
@@ -184,11 +180,9 @@ class ChangelogReader(BackgroundLoop):
             return
         wanted = set(partitions)
         self._drop(number for number in list(self._partitions) if number not in wanted)
-        self._release_revoked(number for number in self._revoked if number not in wanted)
         fresh: list[int] = []
         for number in sorted(wanted):
             partition = self._partitions.setdefault(number, _Partition())
-            partition.waiters.extend(self._revoked.pop(number, []))
             if not partition.assigned:
                 partition.assigned = True
                 fresh.append(number)
@@ -198,19 +192,8 @@ class ChangelogReader(BackgroundLoop):
             log.info("reading workflows", extra={"topic": self._topic, "partitions": fresh})
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Drop the workflows of ``partitions`` and stop reading them. Their waiters wait for
-        the next assignment: a partition that comes straight back answers them once read again
-        (its events are matched here, not skipped in the hope of a redelivery); one that went
-        elsewhere answers them with None."""
-        dropped = False
-        for number in partitions:
-            state = self._partitions.pop(number, None)
-            if state is None:
-                continue
-            dropped = True
-            self._revoked.setdefault(number, []).extend(state.waiters)
-            state.waiters = []
-        if dropped:
+        """Drop the workflows of ``partitions``, stop reading them, release their waiters."""
+        if self._drop(partitions):
             self._follow_assignment([])
 
     async def caught_up(self, partitions: Iterable[int]) -> dict[int, WorkflowIndex | None]:
@@ -267,7 +250,6 @@ class ChangelogReader(BackgroundLoop):
                         "end": max((end for end, _ in state.waiters), default=None)
                         if state is not None
                         else None,
-                        "revoked": number in self._revoked,
                     },
                 )
 
@@ -293,12 +275,6 @@ class ChangelogReader(BackgroundLoop):
         for state in dropped:
             state.release()
         return bool(dropped)
-
-    def _release_revoked(self, partitions: Iterable[int]) -> None:
-        for number in list(partitions):
-            for _, waiter in self._revoked.pop(number, []):
-                if not waiter.done():
-                    waiter.set_result(None)
 
     def _follow_assignment(self, fresh: list[int]) -> None:
         if self.stopping:
