@@ -44,7 +44,7 @@ from services.executor.handlers import (
 )
 from shared.contracts import CloudEvent, DeferralReason, ExecutionRequest
 from shared.contracts.storable import storable_copy, storable_text
-from shared.lifecycle import BackgroundLoop
+from shared.lifecycle import BackgroundLoop, is_connection_error
 from shared.postgres import Pool, Queries, apply_migrations
 from shared.workflows import ConditionGroup
 
@@ -107,7 +107,11 @@ class LeaseRenewal(BackgroundLoop):
             return
         try:
             rows = await self._pool.fetch(_QUERIES.renew_leases, tokens, self._lease_seconds)
-        except (OSError, asyncpg.PostgresError) as error:
+        except Exception as error:
+            # Any outage (asyncpg reports some as InterfaceError, a pool's as TimeoutError), or
+            # the server refusing: tried again at the next round, well within the lease.
+            if not (is_connection_error(error) or isinstance(error, asyncpg.PostgresError)):
+                raise
             log.warning("leases not renewed", extra={"error": repr(error)})
             return
         kept = {row["claimed_by"] for row in rows}
