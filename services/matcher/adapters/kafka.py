@@ -200,8 +200,8 @@ class EventStream:
     ``max_events_in_flight`` events wait for that at a time. An event taken before a rebalance
     began is never acked after it (every partition is revoked, eager rebalancing): the
     partition's next owner, this instance or another, reads it again from the committed
-    offset. faust's assignment signals drive the reader. ``watch()`` raises if the agent, a delivery or faust
-    itself fails.
+    offset. faust's assignment signals drive the reader. ``watch()`` raises if the agent, a
+    delivery or faust itself fails.
     """
 
     def __init__(
