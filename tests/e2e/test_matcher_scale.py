@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ops.cli.kafka import consumer_lag
+from services.matcher.settings import MatcherSettings
 from shared.contracts import (
     CloudEvent,
     ExecutionRequest,
@@ -27,6 +29,7 @@ from shared.contracts import (
 )
 from shared.kafka import encode, tenant_partition, tenant_partitioner
 from shared.postgres import Pool
+from shared.settings import KafkaSettings
 from tests.e2e.conftest import Stack, call, metric
 
 pytestmark = pytest.mark.e2e
@@ -268,6 +271,16 @@ async def stream_with_a_loss(
     records = sum(1 for r in requested.requests if r.event.id.startswith(f"{label}-"))
     print(f"{label}: {len(events)} events, {records} request records for {2 * len(events)} ids")
     assert await metric(running, survivor, "matcher_events_matched_total") > baseline[survivor]
+    # And every event is acked in the end: the group's commits reach the end of the topic (an
+    # event left unacked at the rebalance was read again and acked).
+    kafka = KafkaSettings(
+        bootstrap_servers=running.env["KAFKA_BOOTSTRAP_SERVERS"],
+        TOPIC_PREFIX=running.env["TOPIC_PREFIX"],
+    )
+    groups = {MatcherSettings(kafka=kafka).consumer_group: [topic]}
+    async with asyncio.timeout(60):  # raises if commits stall short of the end
+        while any(lag.lag for lag in await consumer_lag(kafka, groups)):
+            await asyncio.sleep(0.5)
 
     running.start("matcher", replica=victim)
     await running.wait_ready(victim, within=90)
