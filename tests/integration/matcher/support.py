@@ -24,7 +24,7 @@ from shared.contracts import (
     WorkflowDefinition,
     WorkflowStatus,
 )
-from shared.kafka import encode
+from shared.kafka import encode, tenant_partition
 from shared.settings import KafkaSettings
 
 WAIT_SECONDS = 30
@@ -153,11 +153,21 @@ async def requests_for(
 ) -> list[tuple[bytes, ExecutionRequest]]:
     """Every request on the topic, once there is one for each of ``events``."""
     wanted = {event.id for event in events}
-    async with asyncio.timeout(WAIT_SECONDS):
-        while True:
-            found = await read_requests(settings, topics.executions_requested)
-            if wanted <= {request.event.id for _, request in found}:
-                return found
+    found: list[tuple[bytes, ExecutionRequest]] = []
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while True:
+                found = await read_requests(settings, topics.executions_requested)
+                if wanted <= {request.event.id for _, request in found}:
+                    return found
+    except TimeoutError:
+        seen = {request.event.id for _, request in found}
+        missing = sorted(
+            (tenant_partition(event.tenantid, settings.topic_partitions), event.id)
+            for event in events
+            if event.id not in seen
+        )
+        pytest.fail(f"no request after {WAIT_SECONDS}s for (partition, event): {missing}")
 
 
 async def events_processed(handled_before: float, events: int) -> None:
