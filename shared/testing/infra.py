@@ -39,9 +39,10 @@ def _ephemeral_ports() -> tuple[int, int]:
 def _port_slice() -> range:
     """The ports this process hands out: below the kernel's ephemeral range, split between
     pytest-xdist workers so two workers never hand out the same one."""
-    low, high = 20000, _ephemeral_ports()[0]
+    ephemeral_low, ephemeral_high = _ephemeral_ports()
+    low, high = 20000, ephemeral_low
     if low >= high:  # an unusual range: fall back to the ports above it
-        low, high = _ephemeral_ports()[1] + 1, 65536
+        low, high = ephemeral_high + 1, 65536
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
     size = (high - low) // workers
